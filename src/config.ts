@@ -1,0 +1,38 @@
+/** Typed, defaulted configuration read from the Worker's environment. */
+export interface Config {
+  /** The operator's bearer token for /admin; null when the secret is not configured (the admin API then refuses every call). */
+  adminToken: string | null;
+  /** When set (e.g. "example.com"), only `<tenant>.example.com` names a tenant; otherwise the leftmost of three or more labels does. */
+  rootDomain: string | null;
+  keepaliveIntervalMs: number;
+  connectTokenTtlMs: number;
+}
+
+export const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 50;
+export const DEFAULT_CONNECT_TOKEN_TTL_SECONDS = 300;
+
+/** The environment fields MWS reads; vars arrive as strings. */
+export interface ConfigEnv {
+  ADMIN_TOKEN?: string;
+  ROOT_DOMAIN?: string;
+  KEEPALIVE_INTERVAL_SECONDS?: string;
+  CONNECT_TOKEN_TTL_SECONDS?: string;
+}
+
+export function readConfig(env: ConfigEnv): Config {
+  return {
+    adminToken: nonEmptyString(env.ADMIN_TOKEN),
+    rootDomain: nonEmptyString(env.ROOT_DOMAIN)?.toLowerCase().replace(/^\.+|\.+$/g, '') || null,
+    keepaliveIntervalMs: positiveSeconds(env.KEEPALIVE_INTERVAL_SECONDS, DEFAULT_KEEPALIVE_INTERVAL_SECONDS) * 1000,
+    connectTokenTtlMs: positiveSeconds(env.CONNECT_TOKEN_TTL_SECONDS, DEFAULT_CONNECT_TOKEN_TTL_SECONDS) * 1000,
+  };
+}
+
+function nonEmptyString(value: unknown): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
+function positiveSeconds(value: unknown, fallback: number): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}

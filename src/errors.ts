@@ -1,0 +1,98 @@
+/** One field-level problem in a request body, as the 422 envelope lists it. */
+export interface FieldError {
+  reason: string;
+  property: string | null;
+  message: string;
+}
+
+/** The plain-data form of an ApiError, safe to return across Durable Object RPC. */
+export interface ApiErrorData {
+  status: number;
+  reason: string;
+  message: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+}
+
+/**
+ * The one error type of the service: handlers throw it, `errorResponse` renders it.
+ * Statuses 4xx/5xx use `{"error": {reason, message}}`; 422 uses `{"errors": [...]}`.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly errors?: FieldError[];
+  readonly headers?: Record<string, string>;
+
+  constructor(status: number, reason: string, message: string, extra: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.reason = reason;
+    this.errors = extra.errors;
+    this.headers = extra.headers;
+  }
+
+  static unprocessable(errors: FieldError[]): ApiError {
+    return new ApiError(422, 'unprocessable_entity', errors.map((e) => e.message).join('; '), { errors });
+  }
+
+  toData(): ApiErrorData {
+    return { status: this.status, reason: this.reason, message: this.message, errors: this.errors, headers: this.headers };
+  }
+
+  static fromData(data: ApiErrorData): ApiError {
+    return new ApiError(data.status, data.reason, data.message, { errors: data.errors, headers: data.headers });
+  }
+}
+
+/** A Durable Object RPC result: ApiErrors cross the RPC boundary as data, not as exceptions. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ApiErrorData };
+
+/** Runs `fn` and captures an ApiError as a failed Outcome; any other error propagates. */
+export async function settle<T>(fn: () => T | Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    if (err instanceof ApiError) return { ok: false, error: err.toData() };
+    throw err;
+  }
+}
+
+/** Returns the value of an Outcome or throws its ApiError. */
+export function unwrap<T>(outcome: Outcome<T>): T {
+  if (outcome.ok) return outcome.value;
+  throw ApiError.fromData(outcome.error);
+}
+
+/** Renders any thrown value as the service's JSON error response. Unknown errors become a 500 that leaks nothing. */
+export function errorResponse(err: unknown, context: { method: string; path: string }): Response {
+  const apiError = err instanceof ApiError ? err : internalError(err, context);
+  const body =
+    apiError.status === 422 && apiError.errors
+      ? { errors: apiError.errors }
+      : { error: { reason: apiError.reason, message: apiError.message } };
+  return new Response(JSON.stringify(body), {
+    status: apiError.status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...apiError.headers },
+  });
+}
+
+function internalError(err: unknown, context: { method: string; path: string }): ApiError {
+  if (isDurableObjectUnavailable(err)) {
+    console.warn('tenant object unavailable', context.method, context.path, String(err));
+    return new ApiError(503, 'service_unavailable', 'The tenant is briefly unavailable; retry shortly.', {
+      headers: { 'retry-after': '1' },
+    });
+  }
+  console.error('unhandled error', context.method, context.path, err instanceof Error ? err.stack ?? err.message : String(err));
+  return new ApiError(500, 'internal_error', 'Internal server error.');
+}
+
+// Durable Object errors carry `retryable`/`overloaded` flags:
+// https://developers.cloudflare.com/durable-objects/best-practices/error-handling/
+function isDurableObjectUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const flags = err as { retryable?: unknown; overloaded?: unknown };
+  return flags.retryable === true || flags.overloaded === true;
+}

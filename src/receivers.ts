@@ -1,0 +1,22 @@
+import type { Receivers } from './validation';
+
+/** Hibernation tags carry a kind prefix so a socket id can never collide with a user tag. */
+export const socketIdTag = (id: string): string => `sid:${id}`;
+export const userTag = (tag: string): string => `tag:${tag}`;
+
+/** The hibernation tags for a socket: its id first, then its (already deduplicated) user tags. */
+export function hibernationTags(id: string, tags: readonly string[]): string[] {
+  return [socketIdTag(id), ...tags.map(userTag)];
+}
+
+/**
+ * The sockets a message reaches: the union of `"*"` (all), the listed ids and the listed tags,
+ * each socket once. `lookup(undefined)` returns every socket, `lookup(tag)` those with that hibernation tag.
+ */
+export function resolveReceivers<S>(receivers: Receivers, lookup: (tag?: string) => Iterable<S>): Set<S> {
+  if (receivers.sockets?.includes('*')) return new Set(lookup());
+  const out = new Set<S>();
+  for (const id of new Set(receivers.sockets ?? [])) for (const s of lookup(socketIdTag(id))) out.add(s);
+  for (const tag of new Set(receivers.tags ?? [])) for (const s of lookup(userTag(tag))) out.add(s);
+  return out;
+}

@@ -1,0 +1,165 @@
+import { Router, type IRequest, type RouterType } from 'itty-router';
+import { readConfig, type Config } from './config';
+import { preflightResponse, withCors } from './cors';
+import { ApiError, errorResponse, unwrap } from './errors';
+import { resolveTarget, isValidTenantName } from './tenant';
+import type { TenantHub } from './tenant-hub';
+import { bearerToken, secretsEqual } from './tokens';
+import {
+  parseConfiguration,
+  parsePushRequest,
+  parseSocketRequest,
+  parseTenantCreate,
+  readJsonBody,
+  socketIdProblem,
+} from './validation';
+
+export const SERVICE_NAME = 'MWS';
+export const SERVICE_VERSION = '1.0.0';
+
+/** What every route handler gets besides the request. */
+interface RouteContext {
+  env: Env;
+  config: Config;
+  /** For tenant routes: the tenant's name and the URL prefix its clients use. */
+  tenant: string;
+  base: string;
+}
+
+type Handler = (request: IRequest, ctx: RouteContext) => Promise<Response> | Response;
+type AppRouter = RouterType<IRequest, [RouteContext], Response>;
+
+const json = (body: unknown, status = 200): Response =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
+
+const hub = (ctx: RouteContext, name = ctx.tenant): DurableObjectStub<TenantHub> =>
+  ctx.env.TENANT_HUB.get(ctx.env.TENANT_HUB.idFromName(name));
+
+const serviceInfo = (tenant: string | null): Response =>
+  json({ name: SERVICE_NAME, version: SERVICE_VERSION, tenant, documentation: 'https://github.com/mws/mws#readme' });
+
+const socketIdParam = (request: IRequest): string => {
+  const id = decodeURIComponent(request.params.id ?? '');
+  const problem = socketIdProblem(id);
+  if (problem) throw new ApiError(404, 'socket_not_found', `No connected socket with id "${id}": an id ${problem.message}`);
+  return id;
+};
+
+/** Routes on a tenant's host, or under /v1/gateways/{tenant}. Paths here are relative to the tenant. */
+const tenantRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
+tenantRouter
+  .get('/', (request, ctx) => {
+    if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      // AutoRouter/Router hand handlers a Proxy; the stub needs a real Request.
+      return hub(ctx).fetch(new Request(request.url, request));
+    }
+    if (new URL(request.url).searchParams.has('token')) {
+      throw new ApiError(426, 'upgrade_required', 'This URI is for WebSocket clients: connect with a WebSocket, not plain HTTP.');
+    }
+    return serviceInfo(ctx.tenant);
+  })
+  .post('/v1/messages', async (request, ctx) => {
+    const push = parsePushRequest(await readJsonBody(request));
+    const { id, sent } = unwrap(await hub(ctx).pushMessage(bearerToken(request), push));
+    return json({ id, data: push.data, receivers: push.receivers, sent }, 201);
+  })
+  .get('/v1/websocket_uri', async (request, ctx) => {
+    const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'connect', { id: null, tags: [] }));
+    return json({ id: r.id, uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags });
+  })
+  .post('/v1/sockets', async (request, ctx) => {
+    const socket = parseSocketRequest(await readJsonBody(request, { emptyAs: {} }));
+    const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'manage', socket));
+    return json({ id: r.id, uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags }, 201);
+  })
+  .get('/v1/sockets', async (request, ctx) => json({ results: unwrap(await hub(ctx).listSockets(bearerToken(request))) }))
+  .get('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).getSocket(bearerToken(request), socketIdParam(request)))))
+  .delete('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).deleteSocket(bearerToken(request), socketIdParam(request)))))
+  .get('/v1/configuration', async (request, ctx) => json(unwrap(await hub(ctx).getConfiguration(bearerToken(request)))))
+  .put('/v1/configuration', async (request, ctx) => {
+    const update = parseConfiguration(await readJsonBody(request));
+    return json(unwrap(await hub(ctx).setConfiguration(bearerToken(request), update)));
+  });
+
+/** Routes on a host that names no tenant: service info and the operator's admin API. */
+const apexRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
+const admin =
+  (handler: Handler): Handler =>
+  async (request, ctx) => {
+    await requireAdmin(request, ctx.config);
+    return handler(request, ctx);
+  };
+const tenantNameParam = (request: IRequest): string => {
+  const name = decodeURIComponent(request.params.name ?? '');
+  if (!isValidTenantName(name)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${name}".`);
+  return name;
+};
+apexRouter
+  .get('/', () => serviceInfo(null))
+  .post(
+    '/admin/tenants',
+    admin(async (request, ctx) => {
+      const { name, accessControl } = parseTenantCreate(await readJsonBody(request));
+      return json(unwrap(await hub(ctx, name).createTenant(name, accessControl)), 201);
+    }),
+  )
+  .get('/admin/tenants/:name', admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).describeTenant()))))
+  .delete('/admin/tenants/:name', admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).deleteTenant()))))
+  .post(
+    '/admin/tenants/:name/security-tokens',
+    admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).rotateSecurityToken()), 201)),
+  )
+  .delete(
+    '/admin/tenants/:name/security-tokens/previous',
+    admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).revokePreviousSecurityTokens()))),
+  );
+
+async function requireAdmin(request: Request, config: Config): Promise<void> {
+  if (config.adminToken === null) {
+    throw new ApiError(403, 'admin_api_disabled', 'The admin API is disabled: ADMIN_TOKEN is not configured on this deployment.');
+  }
+  const token = bearerToken(request);
+  if (token === null) throw new ApiError(401, 'unauthorized', 'Missing "Authorization: Bearer <ADMIN_TOKEN>" header.');
+  if (!(await secretsEqual(token, config.adminToken))) throw new ApiError(401, 'unauthorized', 'Invalid admin token.');
+}
+
+function connectUri(base: string, token: string): string {
+  return `${base.replace(/^http/, 'ws')}/?token=${encodeURIComponent(token)}`;
+}
+
+/** 405 when some route has this path under another method, else 404. */
+function noRoute(router: AppRouter, method: string, path: string): ApiError {
+  const allowed = router.routes.filter(([, pattern]) => pattern.test(path)).map(([m]) => m);
+  if (allowed.length > 0) {
+    const allow = [...new Set([...allowed, 'OPTIONS'])].join(', ');
+    return new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}; use ${allow}.`, { headers: { allow } });
+  }
+  return new ApiError(404, 'not_found', `No route for ${method} ${path}.`);
+}
+
+/** The Worker's fetch handler: resolves the tenant, routes, and renders every error as one JSON shape. */
+export async function handleRequest(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  const config = readConfig(env);
+  const target = resolveTarget(url, config);
+  try {
+    if (request.method === 'OPTIONS') return preflightResponse(request);
+    let response: Response | undefined;
+    let router: AppRouter;
+    let routed: Request;
+    if (target.kind === 'tenant') {
+      if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
+      router = tenantRouter;
+      routed = new Request(new URL(target.path + url.search, url.origin), request);
+      response = await router.fetch(routed, { env, config, tenant: target.tenant, base: target.base });
+    } else {
+      router = apexRouter;
+      routed = request;
+      response = await router.fetch(routed, { env, config, tenant: '', base: url.origin });
+    }
+    if (response === undefined) throw noRoute(router, request.method, new URL(routed.url).pathname);
+    return withCors(response, request);
+  } catch (err) {
+    return withCors(errorResponse(err, { method: request.method, path: url.pathname }), request);
+  }
+}

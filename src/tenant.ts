@@ -1,0 +1,64 @@
+import type { Config } from './config';
+
+/** Lowercase DNS label: what a tenant may be called. */
+export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Where a request is aimed: a tenant's API (with the path inside it), or the apex host that names no tenant. */
+export type Target =
+  | {
+      kind: 'tenant';
+      tenant: string;
+      /** The path inside the tenant, always starting with "/" (e.g. "/v1/messages"). */
+      path: string;
+      /** The URL prefix clients use for this tenant, e.g. "https://foo.example.com" or "http://localhost:8787/v1/gateways/foo". */
+      base: string;
+    }
+  | { kind: 'apex'; path: string };
+
+const GATEWAY_PREFIX = /^\/v1\/gateways\/([^/]*)(\/.*)?$/;
+
+/**
+ * Resolves the tenant from `/v1/gateways/{tenant}/...` or else from the leftmost label of the host.
+ * Under the gateway prefix, both `/messages` and `/v1/messages` name the same call.
+ */
+export function resolveTarget(url: URL, config: Pick<Config, 'rootDomain'>): Target {
+  const gateway = GATEWAY_PREFIX.exec(url.pathname);
+  if (gateway) {
+    const tenant = decodeLabel(gateway[1] ?? '');
+    const rest = gateway[2] ?? '/';
+    const path = rest === '/' || rest.startsWith('/v1/') || rest === '/v1' ? rest : `/v1${rest}`;
+    return { kind: 'tenant', tenant, path, base: `${url.origin}/v1/gateways/${gateway[1]}` };
+  }
+  const tenant = tenantFromHost(url.hostname, config.rootDomain);
+  if (tenant === null) return { kind: 'apex', path: url.pathname };
+  return { kind: 'tenant', tenant, path: url.pathname, base: url.origin };
+}
+
+/** The tenant named by a host name, or null when the host names none (an IP address, localhost, the apex domain). */
+export function tenantFromHost(hostname: string, rootDomain: string | null): string | null {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (isIpAddress(host)) return null;
+  const labels = host.split('.');
+  if (labels.length >= 2 && labels[labels.length - 1] === 'localhost') return labels[0] ?? null;
+  if (rootDomain !== null) {
+    if (!host.endsWith(`.${rootDomain}`)) return null;
+    return labels[0] ?? null;
+  }
+  return labels.length >= 3 ? (labels[0] ?? null) : null;
+}
+
+export function isValidTenantName(name: string): boolean {
+  return TENANT_NAME_PATTERN.test(name);
+}
+
+function isIpAddress(host: string): boolean {
+  return host.startsWith('[') || host.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+}
+
+function decodeLabel(raw: string): string {
+  try {
+    return decodeURIComponent(raw).toLowerCase();
+  } catch {
+    return raw.toLowerCase();
+  }
+}

@@ -1,0 +1,254 @@
+import { ApiError, type FieldError } from './errors';
+import {
+  MAX_BODY_BYTES,
+  MAX_ID_LENGTH,
+  MAX_RECEIVER_SOCKETS,
+  MAX_RECEIVER_TAGS,
+  MAX_TAG_LENGTH,
+  MAX_TAGS_PER_SOCKET,
+} from './limits';
+import { isValidTenantName } from './tenant';
+
+export type AccessControl = 'custom' | 'none';
+export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none'];
+
+export interface Receivers {
+  sockets: string[] | null;
+  tags: string[] | null;
+}
+
+export interface PushRequest {
+  data: string;
+  receivers: Receivers;
+}
+
+export interface SocketRequest {
+  id: string | null;
+  tags: string[];
+}
+
+export interface TenantCreateRequest {
+  name: string;
+  accessControl: AccessControl;
+}
+
+/** Socket ids: letters, digits and `._:@-`; `*` is reserved for "every socket". */
+export const SOCKET_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
+
+/**
+ * Reads a request body of at most MAX_BODY_BYTES and parses it as JSON.
+ * 413 when it is larger; 422 (with the line and column) when it is not JSON.
+ */
+export async function readJsonBody(request: Request, options: { emptyAs?: unknown } = {}): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw payloadTooLarge();
+  const bytes = await readLimited(request, MAX_BODY_BYTES);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw ApiError.unprocessable([{ reason: 'invalid_encoding', property: null, message: 'Body is not valid UTF-8.' }]);
+  }
+  if (text.trim() === '') {
+    if (options.emptyAs !== undefined) return options.emptyAs;
+    throw ApiError.unprocessable([{ reason: 'invalid_json', property: null, message: 'Body is empty; expected a JSON object.' }]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw ApiError.unprocessable([{ reason: 'invalid_json', property: null, message: describeJsonError(text, err) }]);
+  }
+}
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw payloadTooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function payloadTooLarge(): ApiError {
+  return new ApiError(413, 'payload_too_large', `Request body exceeds ${MAX_BODY_BYTES} bytes.`);
+}
+
+/** "Body is not valid JSON at line 3, column 9: Expected double-quoted property name". */
+export function describeJsonError(text: string, err: unknown): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  const position = /position (\d+)/.exec(raw);
+  const detail = raw.replace(/\s*in JSON at position \d+.*$/s, '').replace(/,\s*".*$/s, '').trim();
+  if (!position) return `Body is not valid JSON: ${detail}.`;
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `Body is not valid JSON at line ${line}, column ${column}: ${detail}.`;
+}
+
+/** Collects field errors, then throws them together as one 422. */
+class FieldErrors {
+  readonly list: FieldError[] = [];
+  add(reason: string, property: string | null, message: string): void {
+    this.list.push({ reason, property, message });
+  }
+  throwIfAny(): void {
+    if (this.list.length > 0) throw ApiError.unprocessable(this.list);
+  }
+}
+
+function requireObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw ApiError.unprocessable([{ reason: 'invalid_type', property: null, message: 'Body must be a JSON object.' }]);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Validates `POST /v1/messages`. A missing `sockets` or `tags` key counts as null. */
+export function parsePushRequest(body: unknown): PushRequest {
+  const obj = requireObject(body);
+  const errors = new FieldErrors();
+  if (!('data' in obj)) errors.add('required', 'data', 'data is required.');
+  else if (typeof obj.data !== 'string') errors.add('invalid_type', 'data', 'data must be a string.');
+
+  let receivers: Receivers = { sockets: null, tags: null };
+  if (!('receivers' in obj) || obj.receivers === null) {
+    errors.add('required', 'receivers', 'receivers is required: {"sockets": [...] or null, "tags": [...] or null}.');
+  } else if (typeof obj.receivers !== 'object' || Array.isArray(obj.receivers)) {
+    errors.add('invalid_type', 'receivers', 'receivers must be an object with "sockets" and/or "tags".');
+  } else {
+    const r = obj.receivers as Record<string, unknown>;
+    receivers = {
+      sockets: stringList(errors, r.sockets, 'receivers.sockets', {
+        maxItems: MAX_RECEIVER_SOCKETS,
+        check: (s) => (s === '*' ? null : socketIdProblem(s)),
+      }),
+      tags: stringList(errors, r.tags, 'receivers.tags', { maxItems: MAX_RECEIVER_TAGS, check: tagProblem }),
+    };
+  }
+  errors.throwIfAny();
+  return { data: obj.data as string, receivers };
+}
+
+/** Validates `POST /v1/sockets`: optional `id`, optional `tags` (deduplicated). */
+export function parseSocketRequest(body: unknown): SocketRequest {
+  const obj = requireObject(body);
+  const errors = new FieldErrors();
+  let id: string | null = null;
+  if (obj.id !== undefined && obj.id !== null) {
+    if (typeof obj.id !== 'string') errors.add('invalid_type', 'id', 'id must be a string.');
+    else {
+      const problem = socketIdProblem(obj.id);
+      if (problem) errors.add(problem.reason, 'id', `id ${problem.message}`);
+      else id = obj.id;
+    }
+  }
+  const tags = parseSocketTags(errors, obj.tags, 'tags');
+  errors.throwIfAny();
+  return { id, tags };
+}
+
+/** Tags for one socket: an array of valid tags, at most MAX_TAGS_PER_SOCKET after removing duplicates. */
+function parseSocketTags(errors: FieldErrors, value: unknown, property: string): string[] {
+  const list = stringList(errors, value, property, { maxItems: Number.POSITIVE_INFINITY, check: tagProblem }) ?? [];
+  const unique = [...new Set(list)];
+  if (unique.length > MAX_TAGS_PER_SOCKET) {
+    errors.add('too_many', property, `${property} has ${unique.length} distinct tags; a socket may have at most ${MAX_TAGS_PER_SOCKET}.`);
+  }
+  return unique;
+}
+
+export function parseConfiguration(body: unknown): { accessControl: AccessControl } {
+  const obj = requireObject(body);
+  const errors = new FieldErrors();
+  const accessControl = accessControlField(errors, obj.accessControl, true);
+  errors.throwIfAny();
+  return { accessControl: accessControl as AccessControl };
+}
+
+export function parseTenantCreate(body: unknown): TenantCreateRequest {
+  const obj = requireObject(body);
+  const errors = new FieldErrors();
+  if (typeof obj.name !== 'string') {
+    errors.add(obj.name === undefined ? 'required' : 'invalid_type', 'name', 'name is required and must be a string.');
+  } else if (!isValidTenantName(obj.name)) {
+    errors.add('invalid_value', 'name', 'name must be a lowercase DNS label: a-z, 0-9 and "-", 1 to 63 characters, not starting or ending with "-".');
+  }
+  const accessControl = accessControlField(errors, obj.accessControl, false) ?? 'custom';
+  errors.throwIfAny();
+  return { name: obj.name as string, accessControl };
+}
+
+function accessControlField(errors: FieldErrors, value: unknown, required: boolean): AccessControl | null {
+  if (value === undefined && !required) return null;
+  if (typeof value !== 'string' || !(ACCESS_CONTROL_MODES as readonly string[]).includes(value)) {
+    errors.add(value === undefined ? 'required' : 'invalid_value', 'accessControl', `accessControl must be one of ${ACCESS_CONTROL_MODES.map((m) => `"${m}"`).join(', ')}.`);
+    return null;
+  }
+  return value as AccessControl;
+}
+
+interface Problem {
+  reason: string;
+  message: string;
+}
+
+function stringList(
+  errors: FieldErrors,
+  value: unknown,
+  property: string,
+  rules: { maxItems: number; check: (s: string) => Problem | null },
+): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) {
+    errors.add('invalid_type', property, `${property} must be an array of strings or null.`);
+    return null;
+  }
+  if (value.length > rules.maxItems) {
+    errors.add('too_many', property, `${property} has ${value.length} items; at most ${rules.maxItems} are allowed.`);
+    return null;
+  }
+  const out: string[] = [];
+  for (const [i, item] of value.entries()) {
+    if (typeof item !== 'string') {
+      errors.add('invalid_type', `${property}[${i}]`, `${property}[${i}] must be a string.`);
+      continue;
+    }
+    const problem = rules.check(item);
+    if (problem) errors.add(problem.reason, `${property}[${i}]`, `${property}[${i}] ${problem.message}`);
+    else out.push(item);
+  }
+  return out;
+}
+
+/** Why a string cannot be a socket id, or null when it can. */
+export function socketIdProblem(id: string): Problem | null {
+  if (id.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
+  if (id.length > MAX_ID_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_ID_LENGTH} characters.` };
+  if (!SOCKET_ID_PATTERN.test(id)) return { reason: 'invalid_value', message: 'may contain only letters, digits and . _ : @ -' };
+  return null;
+}
+
+/** Why a string cannot be a tag, or null when it can. Tags are any printable text without control characters. */
+export function tagProblem(tag: string): Problem | null {
+  if (tag.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
+  if (tag.length > MAX_TAG_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_TAG_LENGTH} characters.` };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(tag) || !tag.isWellFormed()) return { reason: 'invalid_value', message: 'must not contain control characters or lone surrogates.' };
+  return null;
+}

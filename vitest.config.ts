@@ -1,0 +1,29 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Runs inside workerd, against the Worker and its Durable Objects.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: 'test-admin-token',
+                // A short interval so the keepalive sweep can be observed in seconds, not minutes.
+                KEEPALIVE_INTERVAL_SECONDS: '1',
+              },
+            },
+          }),
+        ],
+        test: { name: 'workers', include: ['test/*.test.ts'], testTimeout: 20_000 },
+      },
+      {
+        // Runs in Node against a real `wrangler dev`, as a user would.
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
+      },
+    ],
+  },
+});
