@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { fitCloseReason } from '../src/close-codes';
+import { readConfig } from '../src/config';
+import { isStale, nextSweepAt } from '../src/keepalive';
+import { hibernationTags, resolveReceivers } from '../src/receivers';
+import { resolveTarget, tenantFromHost } from '../src/tenant';
+import { describeJsonError } from '../src/validation';
+
+describe('tenantFromHost', () => {
+  it.each([
+    ['foo.example.com', null, 'foo'],
+    ['FOO.Example.COM', null, 'foo'],
+    ['foo.localhost', null, 'foo'],
+    ['foo.localhost', 'example.com', 'foo'],
+    ['example.com', null, null],
+    ['localhost', null, null],
+    ['127.0.0.1', null, null],
+    ['[::1]', null, null],
+    ['foo.example.com', 'example.com', 'foo'],
+    ['example.com', 'example.com', null],
+    ['mws.acct.workers.dev', 'example.com', null],
+    ['a.b.example.com', 'example.com', 'a'],
+  ])('reads %s (root domain %s) as tenant %s', (host, root, expected) => {
+    expect(tenantFromHost(host, root)).toBe(expected);
+  });
+});
+
+describe('resolveTarget', () => {
+  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: null });
+  it.each([
+    ['http://localhost:8787/v1/gateways/foo/v1/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
+    ['http://localhost:8787/v1/gateways/foo/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
+    ['http://localhost:8787/v1/gateways/foo', 'foo', '/', 'http://localhost:8787/v1/gateways/foo'],
+    ['https://foo.example.com/v1/sockets/a', 'foo', '/v1/sockets/a', 'https://foo.example.com'],
+    ['https://bar.example.com/v1/gateways/foo/', 'foo', '/', 'https://bar.example.com/v1/gateways/foo'],
+  ])('routes %s to tenant %s path %s', (url, tenant, path, base) => {
+    expect(target(url)).toEqual({ kind: 'tenant', tenant, path, base });
+  });
+
+  it('treats an apex host as the admin host', () => {
+    expect(target('https://example.com/admin/tenants')).toEqual({ kind: 'apex', path: '/admin/tenants' });
+  });
+});
+
+describe('resolveReceivers', () => {
+  const sockets: Record<string, string[]> = { 'sid:a': ['A'], 'sid:b': ['B'], 'tag:red': ['A', 'C'], 'tag:blue': ['B', 'C'] };
+  const lookup = (tag?: string) => (tag === undefined ? ['A', 'B', 'C', 'D'] : (sockets[tag] ?? []));
+  it.each([
+    [{ sockets: ['*'], tags: null }, ['A', 'B', 'C', 'D']],
+    [{ sockets: ['*', 'a'], tags: ['red'] }, ['A', 'B', 'C', 'D']],
+    [{ sockets: ['a'], tags: null }, ['A']],
+    [{ sockets: ['a', 'a', 'b'], tags: null }, ['A', 'B']],
+    [{ sockets: null, tags: ['red', 'blue'] }, ['A', 'C', 'B']],
+    [{ sockets: ['a'], tags: ['red'] }, ['A', 'C']],
+    [{ sockets: null, tags: null }, []],
+    [{ sockets: [], tags: [] }, []],
+    [{ sockets: ['nobody'], tags: ['nothing'] }, []],
+  ])('resolves %j to each matching socket once', (receivers, expected) => {
+    expect([...resolveReceivers(receivers, lookup)]).toEqual(expected);
+  });
+
+  it('prefixes ids and tags so an id never collides with a tag', () => {
+    expect(hibernationTags('x', ['x', 'y'])).toEqual(['sid:x', 'tag:x', 'tag:y']);
+  });
+});
+
+describe('keepalive rules', () => {
+  const interval = 50_000;
+  it.each([
+    [null, 10 * interval, false],
+    [0, 2 * interval, false],
+    [0, 2 * interval + 1, true],
+    [1000, 1000 + interval, false],
+  ])('last ping at %s, now %s: stale is %s', (lastPing, now, stale) => {
+    expect(isStale(lastPing === null ? null : new Date(lastPing), now, interval)).toBe(stale);
+  });
+
+  it('schedules the next sweep only while there are sockets or pending tokens', () => {
+    expect(nextSweepAt(1000, interval, 1, 0)).toBe(1000 + interval);
+    expect(nextSweepAt(1000, interval, 0, 3)).toBe(1000 + interval);
+    expect(nextSweepAt(1000, interval, 0, 0)).toBeNull();
+  });
+});
+
+describe('readConfig', () => {
+  it('uses documented defaults and ignores nonsense', () => {
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000 });
+    expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
+      adminToken: null,
+      keepaliveIntervalMs: 50_000,
+      rootDomain: 'example.com',
+    });
+  });
+});
+
+describe('describeJsonError', () => {
+  it('names the line and column where the JSON broke', () => {
+    const text = '{\n  "a": 1,\n  b: 2\n}';
+    let error: unknown;
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      error = err;
+    }
+    expect(describeJsonError(text, error)).toMatch(/^Body is not valid JSON at line 3, column 3: /);
+  });
+});
+
+describe('fitCloseReason', () => {
+  it('cuts a close reason to 123 UTF-8 bytes without splitting a character', () => {
+    const reason = fitCloseReason('ż'.repeat(100));
+    expect(new TextEncoder().encode(reason).byteLength).toBeLessThanOrEqual(123);
+    expect(reason).toBe('ż'.repeat(61));
+  });
+});
