@@ -14,6 +14,8 @@ export const CloseCode = {
   INVALID_TOKEN: 4401,
   /** The tenant does not exist. */
   TENANT_NOT_FOUND: 4404,
+  /** The client sent more than `ping`s: this socket only receives. */
+  POLICY_VIOLATION: 1008,
   /** A send to the socket failed; the server dropped it. Reconnect. */
   SEND_FAILED: 1011,
 } as const;

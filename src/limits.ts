@@ -19,3 +19,14 @@ export const MAX_RECEIVER_TAGS = 100;
 
 /** WebSocket close reasons must fit in 123 UTF-8 bytes, or `close()` throws. */
 export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * The platform refuses the 32,769th hibernatable WebSocket of one object, closing ones included;
+ * we stop below it so the refusal is ours, with a clear reason.
+ * https://developers.cloudflare.com/durable-objects/platform/limits/
+ */
+export const MAX_SOCKETS_PER_TENANT = 32_000;
+
+/** A push-only socket that sends more than this many non-`ping` messages in the window is closed with 1008. */
+export const CLIENT_MESSAGES_PER_WINDOW = 20;
+export const CLIENT_MESSAGE_WINDOW_MS = 10_000;

@@ -7,6 +7,7 @@ import type { TenantHub } from './tenant-hub';
 import { bearerToken, secretsEqual } from './tokens';
 import {
   parseConfiguration,
+  parseLimits,
   parsePushRequest,
   parseSocketRequest,
   parseTenantCreate,
@@ -79,7 +80,12 @@ tenantRouter
   .put('/v1/configuration', async (request, ctx) => {
     const update = parseConfiguration(await readJsonBody(request));
     return json(unwrap(await hub(ctx).setConfiguration(bearerToken(request), update)));
-  });
+  })
+  .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), 201))
+  .get('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).listSigningKeys(bearerToken(request)))))
+  .delete('/v1/signing-keys/:kid', async (request, ctx) =>
+    json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), decodeURIComponent(request.params.kid ?? '')))),
+  );
 
 /** Routes on a host that names no tenant: service info and the operator's admin API. */
 const apexRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
@@ -99,12 +105,19 @@ apexRouter
   .post(
     '/admin/tenants',
     admin(async (request, ctx) => {
-      const { name, accessControl } = parseTenantCreate(await readJsonBody(request));
-      return json(unwrap(await hub(ctx, name).createTenant(name, accessControl)), 201);
+      const { name, accessControl, limits } = parseTenantCreate(await readJsonBody(request));
+      return json(unwrap(await hub(ctx, name).createTenant(name, accessControl, limits)), 201);
     }),
   )
   .get('/admin/tenants/:name', admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).describeTenant()))))
   .delete('/admin/tenants/:name', admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).deleteTenant()))))
+  .put(
+    '/admin/tenants/:name/limits',
+    admin(async (request, ctx) => {
+      const limits = parseLimits(await readJsonBody(request));
+      return json(unwrap(await hub(ctx, tenantNameParam(request)).setLimits(limits)));
+    }),
+  )
   .post(
     '/admin/tenants/:name/security-tokens',
     admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).rotateSecurityToken()), 201)),

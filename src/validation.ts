@@ -8,9 +8,12 @@ import {
   MAX_TAGS_PER_SOCKET,
 } from './limits';
 import { isValidTenantName } from './tenant';
+import type { JwtSettings } from './jwt';
+import { POLICY_ENTRY_PATTERN } from './policy';
+import { LIMIT_RANGES, type TenantLimits } from './tenant-limits';
 
-export type AccessControl = 'custom' | 'none';
-export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none'];
+export type AccessControl = 'custom' | 'none' | 'jwt';
+export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
 
 export interface Receivers {
   sockets: string[] | null;
@@ -30,6 +33,13 @@ export interface SocketRequest {
 export interface TenantCreateRequest {
   name: string;
   accessControl: AccessControl;
+  limits: Partial<TenantLimits>;
+}
+
+/** A change to a tenant's configuration: only the fields given are replaced. */
+export interface ConfigurationUpdate {
+  accessControl?: AccessControl;
+  jwt?: JwtSettings;
 }
 
 /** Socket ids: letters, digits and `._:@-`; `*` is reserved for "every socket". */
@@ -173,12 +183,73 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
   return unique;
 }
 
-export function parseConfiguration(body: unknown): { accessControl: AccessControl } {
+/** Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. */
+export function parseConfiguration(body: unknown): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  const accessControl = accessControlField(errors, obj.accessControl, true);
+  if (obj.accessControl === undefined && obj.jwt === undefined) {
+    errors.add('required', 'accessControl', 'Give accessControl and/or jwt.');
+  }
+  const update: ConfigurationUpdate = {};
+  if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
+  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt);
   errors.throwIfAny();
-  return { accessControl: accessControl as AccessControl };
+  return update;
+}
+
+const MIN_HS256_SECRET_LENGTH = 32;
+const MAX_POLICY_ENTRIES = 100;
+
+function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    errors.add('invalid_type', 'jwt', 'jwt must be an object.');
+    return undefined;
+  }
+  const v = value as Record<string, unknown>;
+  const sources = ['secret', 'jwks', 'jwksUrl'].filter((k) => v[k] !== undefined);
+  if (sources.length !== 1) errors.add('invalid_value', 'jwt', 'jwt needs exactly one of secret (HS256), jwks or jwksUrl (RS256/ES256).');
+  if (v.secret !== undefined && (typeof v.secret !== 'string' || v.secret.length < MIN_HS256_SECRET_LENGTH)) {
+    errors.add('invalid_value', 'jwt.secret', `jwt.secret must be a string of at least ${MIN_HS256_SECRET_LENGTH} characters.`);
+  }
+  if (v.jwks !== undefined) {
+    const keys = (v.jwks as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
+      errors.add('invalid_value', 'jwt.jwks', 'jwt.jwks must be a JWKS document: {"keys": [{"kty": ...}, ...]}.');
+    }
+  }
+  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isHttpsUrl(v.jwksUrl))) {
+    errors.add('invalid_value', 'jwt.jwksUrl', 'jwt.jwksUrl must be an https URL.');
+  }
+  for (const claim of ['issuer', 'audience', 'groupsClaim'] as const) {
+    if (v[claim] !== undefined && (typeof v[claim] !== 'string' || v[claim] === '')) errors.add('invalid_type', `jwt.${claim}`, `jwt.${claim} must be a non-empty string.`);
+  }
+  if (v.subjectTag !== undefined && typeof v.subjectTag !== 'boolean') errors.add('invalid_type', 'jwt.subjectTag', 'jwt.subjectTag must be true or false.');
+  const policy = (v.policy ?? null) as Record<string, unknown> | null;
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    errors.add('required', 'jwt.policy', 'jwt.policy is required: {"read": [...], "write": [...]}.');
+    return undefined;
+  }
+  const entry = (s: string): Problem | null => (POLICY_ENTRY_PATTERN.test(s) && s.length <= 256 ? null : { reason: 'invalid_value', message: 'must be "*", "user:<sub>" or "group:<name>".' });
+  const read = stringList(errors, policy.read, 'jwt.policy.read', { maxItems: MAX_POLICY_ENTRIES, check: entry }) ?? [];
+  const write = stringList(errors, policy.write, 'jwt.policy.write', { maxItems: MAX_POLICY_ENTRIES, check: entry }) ?? [];
+  return {
+    ...(typeof v.secret === 'string' ? { secret: v.secret } : {}),
+    ...(v.jwks !== undefined ? { jwks: v.jwks as JwtSettings['jwks'] } : {}),
+    ...(typeof v.jwksUrl === 'string' ? { jwksUrl: v.jwksUrl } : {}),
+    ...(typeof v.issuer === 'string' ? { issuer: v.issuer } : {}),
+    ...(typeof v.audience === 'string' ? { audience: v.audience } : {}),
+    policy: { read, write },
+    groupsClaim: typeof v.groupsClaim === 'string' ? v.groupsClaim : 'groups',
+    subjectTag: v.subjectTag !== false,
+  };
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 export function parseTenantCreate(body: unknown): TenantCreateRequest {
@@ -190,8 +261,34 @@ export function parseTenantCreate(body: unknown): TenantCreateRequest {
     errors.add('invalid_value', 'name', 'name must be a lowercase DNS label: a-z, 0-9 and "-", 1 to 63 characters, not starting or ending with "-".');
   }
   const accessControl = accessControlField(errors, obj.accessControl, false) ?? 'custom';
+  if (accessControl === 'jwt') errors.add('invalid_value', 'accessControl', 'Create the tenant, then switch to "jwt" with PUT /v1/configuration and its jwt settings.');
+  const limits = obj.limits === undefined ? {} : limitsFields(errors, obj.limits);
   errors.throwIfAny();
-  return { name: obj.name as string, accessControl };
+  return { name: obj.name as string, accessControl, limits };
+}
+
+/** Validates `PUT /admin/tenants/{name}/limits` (and `limits` on create): whole numbers within documented ranges. */
+export function parseLimits(body: unknown): Partial<TenantLimits> {
+  const errors = new FieldErrors();
+  const limits = limitsFields(errors, requireObject(body));
+  errors.throwIfAny();
+  return limits;
+}
+
+function limitsFields(errors: FieldErrors, value: unknown): Partial<TenantLimits> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    errors.add('invalid_type', 'limits', 'limits must be an object.');
+    return {};
+  }
+  const v = value as Record<string, unknown>;
+  const out: Partial<TenantLimits> = {};
+  for (const [key, [min, max]] of Object.entries(LIMIT_RANGES) as [keyof TenantLimits, [number, number]][]) {
+    const n = v[key];
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) errors.add('invalid_value', key, `${key} must be a whole number from ${min} to ${max}.`);
+    else out[key] = n;
+  }
+  return out;
 }
 
 function accessControlField(errors: FieldErrors, value: unknown, required: boolean): AccessControl | null {

@@ -1,0 +1,137 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { ApiError } from './errors';
+import type { AccessPolicy } from './policy';
+
+/** How a tenant in `jwt` mode verifies its end users' tokens. Exactly one of secret, jwks, jwksUrl is set. */
+export interface JwtSettings {
+  /** Shared HS256 secret. */
+  secret?: string;
+  /** A JWKS document (RS256 / ES256 public keys). */
+  jwks?: JSONWebKeySet;
+  /** Where to fetch the JWKS (Auth0, Cognito, Firebase, Supabase publish one). */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  policy: AccessPolicy;
+  /** The claim listing the user's groups, for `group:` policy entries. */
+  groupsClaim: string;
+  /** Tag sockets opened with a user's token as `user:<sub>`, so backends can push to a user. */
+  subjectTag: boolean;
+}
+
+/** A backend's connect-token signing key (HS256), stored so the tenant object can verify what backends mint. */
+export interface SigningKey {
+  kid: string;
+  secret: string;
+  createdAt: number;
+}
+
+export const END_USER_ALGORITHMS_HMAC = ['HS256'];
+export const END_USER_ALGORITHMS_PUBLIC_KEY = ['RS256', 'ES256'];
+/** Backend-minted connect tokens may be valid for at most this long, which bounds what replay protection stores. */
+export const MAX_CONNECT_JWT_LIFETIME_SECONDS = 3600;
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+const encoder = new TextEncoder();
+
+/** A JWT has three base64url parts; opaque MWS tokens have none of the dots. */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}
+
+/** Verifies an end user's token against the tenant's settings; throws a 401 ApiError saying why it failed. */
+export async function verifyEndUserToken(token: string, settings: JwtSettings, remoteKeySets: Map<string, JWTVerifyGetKey>): Promise<JWTPayload> {
+  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: CLOCK_TOLERANCE_SECONDS };
+  try {
+    if (settings.secret !== undefined) {
+      return (await jwtVerify(token, encoder.encode(settings.secret), { ...options, algorithms: END_USER_ALGORITHMS_HMAC })).payload;
+    }
+    const keys = settings.jwks !== undefined ? createLocalJWKSet(settings.jwks) : remoteKeySet(settings.jwksUrl ?? '', remoteKeySets);
+    return (await jwtVerify(token, keys, { ...options, algorithms: END_USER_ALGORITHMS_PUBLIC_KEY })).payload;
+  } catch (err) {
+    throw jwtError(err);
+  }
+}
+
+export interface ConnectClaims {
+  socketId: string | null;
+  tags: string[];
+  jti: string;
+  expiresAt: number;
+}
+
+/**
+ * Verifies a connect token minted by a backend: HS256 with one of the tenant's signing keys (header `kid`),
+ * `aud` = the tenant name, `exp` at most an hour ahead, a `jti` for single use, optional `sid` and `tags`.
+ */
+export async function verifyConnectToken(token: string, tenant: string, keys: readonly SigningKey[]): Promise<ConnectClaims> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(
+      token,
+      (header) => {
+        const key = keys.find((k) => k.kid === header.kid);
+        if (key === undefined) throw new errors.JWKSNoMatchingKey();
+        return encoder.encode(key.secret);
+      },
+      { audience: tenant, algorithms: ['HS256'], requiredClaims: ['exp', 'jti'], clockTolerance: CLOCK_TOLERANCE_SECONDS },
+    ));
+  } catch (err) {
+    throw jwtError(err);
+  }
+  const exp = payload.exp as number;
+  if (exp - Date.now() / 1000 > MAX_CONNECT_JWT_LIFETIME_SECONDS) {
+    throw new ApiError(401, 'invalid_claims', `exp may be at most ${MAX_CONNECT_JWT_LIFETIME_SECONDS} seconds ahead.`);
+  }
+  const sid = payload.sid;
+  const tags = payload.tags;
+  if ((sid !== undefined && typeof sid !== 'string') || (tags !== undefined && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string')))) {
+    throw new ApiError(401, 'invalid_claims', 'sid must be a string and tags an array of strings.');
+  }
+  return { socketId: sid ?? null, tags: (tags as string[] | undefined) ?? [], jti: String(payload.jti), expiresAt: exp * 1000 };
+}
+
+function remoteKeySet(url: string, cache: Map<string, JWTVerifyGetKey>): JWTVerifyGetKey {
+  let set = cache.get(url);
+  if (set === undefined) {
+    set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    cache.set(url, set);
+  }
+  return set;
+}
+
+/** Maps jose's errors to the documented 401 reasons. */
+export function jwtError(err: unknown): ApiError {
+  const fail = (reason: string, message: string) => new ApiError(401, reason, message);
+  if (err instanceof ApiError) return err;
+  if (err instanceof errors.JWTExpired) return fail('token_expired', 'The token has expired.');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' || err.claim === 'iat') return fail('token_not_yet_valid', 'The token is not valid yet.');
+    if (err.claim === 'aud') return fail('invalid_audience', 'The token was issued for another audience.');
+    if (err.claim === 'iss') return fail('invalid_issuer', 'The token was issued by another issuer.');
+    return fail('invalid_claims', `The token's "${err.claim}" claim is missing or wrong.`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
+    return fail('unsupported_algorithm', 'The token is signed with an algorithm this tenant does not accept.');
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey) {
+    return fail('invalid_signature', 'The token signature does not verify with the tenant\'s keys.');
+  }
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || isKeySetFetchFailure(err)) {
+    return new ApiError(503, 'key_set_unavailable', 'The tenant\'s JWKS could not be fetched; retry shortly.', { headers: { 'retry-after': '5' } });
+  }
+  return fail('invalid_token', 'The token is not a well-formed JWT.');
+}
+
+/** createRemoteJWKSet reports a failed fetch as a plain TypeError or a generic JOSEError. */
+function isKeySetFetchFailure(err: unknown): boolean {
+  return err instanceof TypeError || (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC');
+}
