@@ -135,6 +135,8 @@ export function parsePushRequest(body: unknown): PushRequest {
   const errors = new FieldErrors();
   if (!('data' in obj)) errors.add('required', 'data', 'data is required.');
   else if (typeof obj.data !== 'string') errors.add('invalid_type', 'data', 'data must be a string.');
+  // A WebSocket text frame is UTF-8: a lone surrogate could not be delivered byte for byte.
+  else if (!obj.data.isWellFormed()) errors.add('invalid_value', 'data', 'data must be well-formed Unicode text (no lone surrogates).');
 
   let receivers: Receivers = { sockets: null, tags: null };
   if (!('receivers' in obj) || obj.receivers === null) {
