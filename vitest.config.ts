@@ -24,6 +24,10 @@ export default defineConfig({
         // Runs in Node against a real `wrangler dev`, as a user would.
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
       },
+      {
+        // The client SDK against a real local `ws` server, in Node.
+        test: { name: 'sdk', include: ['sdk/test/**/*.test.ts'], environment: 'node', testTimeout: 10_000 },
+      },
     ],
   },
 });

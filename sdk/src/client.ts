@@ -4,19 +4,10 @@ import { Emitter } from './emitter.js';
 
 export const DEFAULT_PING_INTERVAL_MS = 25_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-/** The subset of the standard WebSocket the client uses (browsers and Node >= 22 have it globally). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  binaryType: string;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/** The standard WebSocket constructor (browsers and Node >= 22 have it globally). */
+export type WebSocketConstructor = new (url: string) => WebSocket;
 
 export interface MwsClientOptions {
   /**
@@ -30,6 +21,8 @@ export interface MwsClientOptions {
   pingIntervalMs?: number;
   /** How long to wait for `pong` before treating the connection as dead and reconnecting, in ms. Default 10 000. */
   pongTimeoutMs?: number;
+  /** How long an attempt may take to open before it counts as failed, in ms. Default 10 000. */
+  connectTimeoutMs?: number;
   /** Exponential backoff with full jitter between reconnect attempts; `false` disables reconnecting. */
   reconnect?: (BackoffOptions & { maxAttempts?: number }) | false;
   /** The WebSocket implementation; defaults to the global `WebSocket`. */
@@ -67,13 +60,14 @@ const WS_OPEN = 1;
 export class MwsClient extends Emitter<MwsClientEvents> {
   private readonly options: MwsClientOptions;
   private readonly WebSocketImpl: WebSocketConstructor;
-  private ws: WebSocketLike | null = null;
+  private ws: WebSocket | null = null;
   private currentState: MwsClientState = 'idle';
   /** Consecutive failed attempts since the last successful open. */
   private attempt = 0;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by close() and by each new attempt, so late callbacks of an old attempt do nothing. */
   private generation = 0;
 
@@ -134,7 +128,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
       return;
     }
     if (generation !== this.generation) return;
-    let ws: WebSocketLike;
+    let ws: WebSocket;
     try {
       ws = new this.WebSocketImpl(uri);
     } catch (error) {
@@ -148,8 +142,21 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     ws.onmessage = (event) => this.handleMessage(ws, event.data);
     ws.onclose = (event) => this.handleClose(ws, event.code, event.reason);
     ws.onerror = () => {
-      // A close event always follows; reconnecting is decided there.
+      // Once open, a close event follows an error. Before that, some implementations (Node's undici on a
+      // refused upgrade) report only the error, so a failed attempt is ended here.
+      if (ws === this.ws && this.currentState === 'connecting') this.abandon(ws, 1006, 'connection failed');
     };
+    const timeout = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.connectTimer = setTimeout(() => {
+      if (ws === this.ws && this.currentState === 'connecting') this.abandon(ws, 1006, 'connect timeout');
+    }, timeout);
+  }
+
+  /** Drops a socket without waiting for its close handshake and decides about reconnecting as if it had closed. */
+  private abandon(ws: WebSocket, code: number, reason: string): void {
+    detach(ws); // closing may fire `error` synchronously; it must not re-enter
+    safeClose(ws, code === 1006 ? undefined : code, reason);
+    this.handleClose(ws, code, reason);
   }
 
   private async nextUri(): Promise<string> {
@@ -157,8 +164,9 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     return this.options.uri as string;
   }
 
-  private handleOpen(ws: WebSocketLike): void {
+  private handleOpen(ws: WebSocket): void {
     if (ws !== this.ws) return;
+    clearTimeout(this.connectTimer);
     const attempt = this.attempt;
     this.attempt = 0;
     this.currentState = 'open';
@@ -166,7 +174,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     this.emit('open', { attempt });
   }
 
-  private handleMessage(ws: WebSocketLike, raw: unknown): void {
+  private handleMessage(ws: WebSocket, raw: unknown): void {
     if (ws !== this.ws) return;
     const data = typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer);
     // Only a `pong` we are waiting for is the keepalive answer; any other `pong` is a pushed message.
@@ -178,7 +186,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     this.emit('message', { data });
   }
 
-  private handleClose(ws: WebSocketLike, code: number, reason: string): void {
+  private handleClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     const wasOpen = this.currentState === 'open';
     detach(ws);
@@ -218,7 +226,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     this.stopTimers();
   }
 
-  private startKeepalive(ws: WebSocketLike): void {
+  private startKeepalive(ws: WebSocket): void {
     const interval = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     const timeout = this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
     this.pingTimer = setInterval(() => {
@@ -230,14 +238,14 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   }
 
   /** No pong in time: the connection is dead or half-open. Drop it and reconnect without waiting for a close handshake. */
-  private handlePongTimeout(ws: WebSocketLike): void {
+  private handlePongTimeout(ws: WebSocket): void {
     if (ws !== this.ws) return;
     this.pongTimer = undefined;
-    safeClose(ws, ClientCloseCode.PONG_TIMEOUT, 'pong timeout');
-    this.handleClose(ws, ClientCloseCode.PONG_TIMEOUT, 'pong timeout');
+    this.abandon(ws, ClientCloseCode.PONG_TIMEOUT, 'pong timeout');
   }
 
   private stopTimers(): void {
+    clearTimeout(this.connectTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
     this.pingTimer = undefined;
@@ -245,16 +253,17 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   }
 }
 
-function detach(ws: WebSocketLike): void {
+function detach(ws: WebSocket): void {
   ws.onopen = null;
   ws.onmessage = null;
   ws.onclose = null;
   ws.onerror = null;
 }
 
-function safeClose(ws: WebSocketLike, code: number, reason: string): void {
+function safeClose(ws: WebSocket, code: number | undefined, reason: string): void {
   try {
-    ws.close(code, reason);
+    if (code === undefined) ws.close();
+    else ws.close(code, reason);
   } catch {
     // Already closing or closed.
   }

@@ -1,5 +1,5 @@
 export { MwsClient, DEFAULT_PING_INTERVAL_MS, DEFAULT_PONG_TIMEOUT_MS } from './client.js';
-export type { MwsClientEvents, MwsClientOptions, MwsClientState, WebSocketConstructor, WebSocketLike } from './client.js';
+export type { MwsClientEvents, MwsClientOptions, MwsClientState, WebSocketConstructor } from './client.js';
 export { MwsBackend, MwsError } from './server.js';
 export type { FetchLike, MwsBackendOptions } from './server.js';
 export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';
