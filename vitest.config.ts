@@ -28,6 +28,17 @@ export default defineConfig({
         // The client SDK against a real local `ws` server, in Node.
         test: { name: 'sdk', include: ['sdk/test/**/*.test.ts'], environment: 'node', testTimeout: 10_000 },
       },
+      {
+        // Real Chromium (Debian's /usr/bin/chromium) against a real `wrangler dev`; builds sdk/dist first.
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/browser/support/build-sdk.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -63,7 +63,7 @@
     var created = await api('POST', '/v1/sockets', body);
     uri = created.uri;
     $('uri').textContent = created.uri;
-    $('socket-id').value = created.id;
+    $('created-id').textContent = created.id;
     log('created socket ' + created.id + ' (uri valid until ' + created.expiresAt + ', single use)');
     setStatus(socket ? $('status').textContent : 'ready to connect');
   }));
