@@ -24,6 +24,21 @@ export default defineConfig({
         // Runs in Node against a real `wrangler dev`, as a user would.
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
       },
+      {
+        // The client SDK against a real local `ws` server, in Node.
+        test: { name: 'sdk', include: ['sdk/test/**/*.test.ts'], environment: 'node', testTimeout: 10_000 },
+      },
+      {
+        // Real Chromium (Debian's /usr/bin/chromium) against a real `wrangler dev`; builds sdk/dist first.
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/browser/support/build-sdk.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

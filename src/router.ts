@@ -1,5 +1,6 @@
 import { Router, type IRequest, type RouterType } from 'itty-router';
 import { readConfig, type Config } from './config';
+import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
 import { ApiError, errorResponse, unwrap } from './errors';
 import { resolveTarget, isValidTenantName } from './tenant';
@@ -162,6 +163,8 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
     let routed: Request;
     if (target.kind === 'tenant') {
       if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
+      const consolePage = serveConsole(request, target.path, env);
+      if (consolePage !== null) return await consolePage;
       router = tenantRouter;
       routed = new Request(new URL(target.path + url.search, url.origin), request);
       response = await router.fetch(routed, { env, config, tenant: target.tenant, base: target.base });
