@@ -166,7 +166,9 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
       const consolePage = serveConsole(request, target.path, env);
       if (consolePage !== null) return await consolePage;
       router = tenantRouter;
-      routed = new Request(new URL(target.path + url.search, url.origin), request);
+      const routedUrl = new URL(url);
+      routedUrl.pathname = target.path;
+      routed = new Request(routedUrl, request);
       response = await router.fetch(routed, { env, config, tenant: target.tenant, base: target.base });
     } else {
       router = apexRouter;

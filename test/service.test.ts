@@ -52,3 +52,13 @@ describe('service info and routing', () => {
     expect(res.body.error.reason).toBe('tenant_not_found');
   });
 });
+
+describe('odd paths', () => {
+  it.each(['//', '//v1/..', '///v1/messages', '/v1//sockets'])('answers %s on a tenant host with JSON, not a 500', async (path) => {
+    const tenant = await newTenant();
+    const res = await api('GET', `${tenant.base}${path}`, { token: tenant.token });
+    expect(res.status).toBeLessThan(500);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(typeof res.body).toBe('object');
+  });
+});
