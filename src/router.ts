@@ -3,13 +3,17 @@ import { readConfig, type Config } from './config';
 import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
 import { ApiError, errorResponse, unwrap } from './errors';
+import { looksLikeJwt } from './jwt';
+import { shardFromToken, shardObjectName, shardOf, type ShardLayout } from './shards';
 import { resolveTarget, isValidTenantName } from './tenant';
 import type { TenantHub } from './tenant-hub';
 import { bearerToken, secretsEqual } from './tokens';
 import {
   parseConfiguration,
   parseLimits,
+  parseListQuery,
   parsePushRequest,
+  parseShards,
   parseSocketRequest,
   parseTenantCreate,
   readJsonBody,
@@ -50,10 +54,11 @@ const socketIdParam = (request: IRequest): string => {
 /** Routes on a tenant's host, or under /v1/gateways/{tenant}. Paths here are relative to the tenant. */
 const tenantRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
 tenantRouter
-  .get('/', (request, ctx) => {
+  .get('/', async (request, ctx) => {
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      const shard = await shardForConnect(ctx, new URL(request.url).searchParams.get('token') ?? '');
       // AutoRouter/Router hand handlers a Proxy; the stub needs a real Request.
-      return hub(ctx).fetch(new Request(request.url, request));
+      return hub(ctx, shardObjectName(ctx.tenant, shard)).fetch(new Request(request.url, request));
     }
     if (new URL(request.url).searchParams.has('token')) {
       throw new ApiError(426, 'upgrade_required', 'This URI is for WebSocket clients: connect with a WebSocket, not plain HTTP.');
@@ -74,7 +79,10 @@ tenantRouter
     const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'manage', socket));
     return json({ id: r.id, uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags }, 201);
   })
-  .get('/v1/sockets', async (request, ctx) => json({ results: unwrap(await hub(ctx).listSockets(bearerToken(request))) }))
+  .get('/v1/sockets', async (request, ctx) => {
+    const { limit, cursor } = parseListQuery(new URL(request.url).searchParams);
+    return json(unwrap(await hub(ctx).listSockets(bearerToken(request), limit, cursor)));
+  })
   .get('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).getSocket(bearerToken(request), socketIdParam(request)))))
   .delete('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).deleteSocket(bearerToken(request), socketIdParam(request)))))
   .get('/v1/configuration', async (request, ctx) => json(unwrap(await hub(ctx).getConfiguration(bearerToken(request)))))
@@ -106,8 +114,8 @@ apexRouter
   .post(
     '/admin/tenants',
     admin(async (request, ctx) => {
-      const { name, accessControl, limits } = parseTenantCreate(await readJsonBody(request));
-      return json(unwrap(await hub(ctx, name).createTenant(name, accessControl, limits)), 201);
+      const { name, accessControl, limits, shards } = parseTenantCreate(await readJsonBody(request));
+      return json(unwrap(await hub(ctx, name).createTenant(name, accessControl, limits, shards)), 201);
     }),
   )
   .get('/admin/tenants/:name', admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).describeTenant()))))
@@ -117,6 +125,13 @@ apexRouter
     admin(async (request, ctx) => {
       const limits = parseLimits(await readJsonBody(request));
       return json(unwrap(await hub(ctx, tenantNameParam(request)).setLimits(limits)));
+    }),
+  )
+  .put(
+    '/admin/tenants/:name/shards',
+    admin(async (request, ctx) => {
+      const { shards } = parseShards(await readJsonBody(request));
+      return json(unwrap(await hub(ctx, tenantNameParam(request)).setShards(shards)));
     }),
   )
   .post(
@@ -135,6 +150,37 @@ async function requireAdmin(request: Request, config: Config): Promise<void> {
   const token = bearerToken(request);
   if (token === null) throw new ApiError(401, 'unauthorized', 'Missing "Authorization: Bearer <ADMIN_TOKEN>" header.');
   if (!(await secretsEqual(token, config.adminToken))) throw new ApiError(401, 'unauthorized', 'Invalid admin token.');
+}
+
+/** Shard layouts seen recently, per tenant, so a backend-minted token on a sharded tenant rarely costs a lookup. */
+const layoutCache = new Map<string, { layout: ShardLayout; until: number }>();
+const LAYOUT_CACHE_MS = 60_000;
+
+/**
+ * The shard an upgrade goes to: opaque tokens carry it as a prefix; a backend-minted JWT names its socket id
+ * (`sid`, read here unverified: the shard verifies it), which hashes to a shard of the tenant's layout.
+ */
+async function shardForConnect(ctx: RouteContext, token: string): Promise<number> {
+  if (!looksLikeJwt(token)) return shardFromToken(token);
+  const sid = unverifiedClaim(token, 'sid');
+  if (typeof sid !== 'string') return 0;
+  const cached = layoutCache.get(ctx.tenant);
+  let layout = cached !== undefined && cached.until > Date.now() ? cached.layout : null;
+  if (layout === null) {
+    layout = await hub(ctx).shardLayout();
+    if (layout === null) return 0;
+    layoutCache.set(ctx.tenant, { layout, until: Date.now() + LAYOUT_CACHE_MS });
+  }
+  return shardOf(sid, layout.shards);
+}
+
+function unverifiedClaim(jwt: string, claim: string): unknown {
+  try {
+    const payload = jwt.split('.')[1] ?? '';
+    return (JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>)[claim];
+  } catch {
+    return undefined;
+  }
 }
 
 function connectUri(base: string, token: string): string {

@@ -1,28 +1,42 @@
 import { DurableObject } from 'cloudflare:workers';
+import type { JWTVerifyGetKey } from 'jose';
+import { authorize, subjectTags, type Action, type Principal } from './access';
 import { CloseCode, closeQuietly } from './close-codes';
 import { readConfig, type Config } from './config';
 import { ApiError, errorResponse, settle, type Outcome } from './errors';
-import { looksLikeJwt, verifyConnectToken, verifyEndUserToken, type JwtSettings, type SigningKey } from './jwt';
-import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { looksLikeJwt, verifyConnectToken, type SigningKey } from './jwt';
 import { isStale, nextSweepAt } from './keepalive';
 import { CLIENT_MESSAGE_WINDOW_MS, CLIENT_MESSAGES_PER_WINDOW, MAX_TAGS_PER_SOCKET } from './limits';
-import { policyAllows } from './policy';
 import { countInWindow, takeToken, type Bucket, type Window } from './rate-limit';
 import { hibernationTags, resolveReceivers, socketIdTag } from './receivers';
-import { burstFor, DEFAULT_TENANT_LIMITS, type TenantLimits } from './tenant-limits';
-import { hashToken, matchesStoredHash, randomToken } from './tokens';
-import { socketIdProblem, tagProblem, type AccessControl, type ConfigurationUpdate, type PushRequest, type SocketRequest } from './validation';
+import {
+  allShards,
+  encodeCursor,
+  idForShard,
+  idsByShard,
+  resize,
+  shardObjectName,
+  shardOf,
+  shardsForId,
+  tokenForShard,
+  type Cursor,
+  type ShardLayout,
+} from './shards';
+import { burstFor, type TenantLimits } from './tenant-limits';
+import {
+  configurationView,
+  layoutOf,
+  limitsOf,
+  shardRecordFor,
+  type ConfigurationView,
+  type ShardRecord,
+  type TenantInfo,
+  type TenantRecord,
+} from './tenant-record';
+import { hashToken, randomToken } from './tokens';
+import { socketIdProblem, tagProblem, type AccessControl, type ConfigurationUpdate, type PushRequest, type Receivers, type SocketRequest } from './validation';
 
-/** What a tenant object stores about itself. Security tokens are kept only as SHA-256 hashes, newest first. */
-interface TenantRecord {
-  name: string;
-  accessControl: AccessControl;
-  createdAt: number;
-  securityTokenHashes: string[];
-  jwt?: JwtSettings;
-  limits?: Partial<TenantLimits>;
-  signingKeys?: SigningKey[];
-}
+export type { Action } from './access';
 
 /** Kept on each hibernatable socket; survives eviction. Small by design (the platform allows 2 KiB). */
 interface SocketAttachment {
@@ -44,39 +58,30 @@ export interface Reservation {
   expiresAt: string;
 }
 
-export interface TenantInfo {
-  name: string;
-  accessControl: AccessControl;
-  createdAt: string;
-  securityTokens: number;
-  sockets: number;
-  limits: TenantLimits;
+export interface SocketPage {
+  results: SocketInfo[];
+  cursor: string | null;
 }
 
-/** The configuration a tenant reads back; secrets are reported as present, never returned. */
-export interface ConfigurationView {
-  accessControl: AccessControl;
-  jwt: (Omit<JwtSettings, 'secret'> & { secret?: 'configured' }) | null;
+/** Where this object stands in its tenant: shard 0 holds the tenant record, shard k > 0 a copy of what it needs. */
+interface Placement {
+  tenant: string;
+  shard: number;
+  layout: ShardLayout;
   limits: TenantLimits;
+  signingKeys: SigningKey[];
 }
-
-/**
- * Who may do what: the security token may do everything; `connect` and `push` are public in `none` mode and
- * governed by the policy for end-user JWTs in `jwt` mode; `manage` always needs the security token.
- */
-export type Action = 'connect' | 'push' | 'manage';
-
-/** Who is calling, once authorized. */
-type Principal = { kind: 'backend' } | { kind: 'public' } | { kind: 'user'; claims: JWTPayload };
 
 const TENANT_KEY = 'tenant';
+const SHARD_KEY = 'shard';
 /** At most two security tokens are valid at once: the newest and the one it replaced. */
 const MAX_SECURITY_TOKENS = 2;
 const MAX_SIGNING_KEYS = 3;
 
 /**
- * One tenant: its configuration, its connect-token reservations and its hibernatable WebSockets.
- * RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
+ * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
+ * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
+ * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -100,35 +105,56 @@ export class TenantHub extends DurableObject<Env> {
     name: string,
     accessControl: AccessControl,
     limits: Partial<TenantLimits> = {},
-  ): Promise<Outcome<{ name: string; securityToken: string; accessControl: AccessControl; limits: TenantLimits }>> {
+    shards = 1,
+  ): Promise<Outcome<{ name: string; securityToken: string; accessControl: AccessControl; limits: TenantLimits; shards: number }>> {
     return settle(async () => {
       if (this.tenant() !== null) throw new ApiError(409, 'tenant_exists', `Tenant "${name}" already exists.`);
       const securityToken = randomToken('mws_');
-      this.saveTenant({ name, accessControl, createdAt: Date.now(), securityTokenHashes: [await hashToken(securityToken)], limits });
-      return { name, securityToken, accessControl, limits: { ...DEFAULT_TENANT_LIMITS, ...limits } };
+      const record: TenantRecord = {
+        name,
+        accessControl,
+        createdAt: Date.now(),
+        securityTokenHashes: [await hashToken(securityToken)],
+        limits,
+        layout: { shards, previous: [] },
+      };
+      await this.saveTenant(record);
+      return { name, securityToken, accessControl, limits: limitsOf(record), shards };
     });
   }
 
   async setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
-    return settle(() => {
+    return settle(async () => {
       const tenant = this.requireTenant();
-      const merged = { ...tenant.limits, ...limits };
-      this.saveTenant({ ...tenant, limits: merged });
+      const next = { ...tenant, limits: { ...tenant.limits, ...limits } };
+      await this.saveTenant(next);
       this.buckets.clear();
-      return { limits: { ...DEFAULT_TENANT_LIMITS, ...merged } };
+      return { limits: limitsOf(next) };
+    });
+  }
+
+  /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
+  async setShards(shards: number): Promise<Outcome<{ shards: number; previous: number[] }>> {
+    return settle(async () => {
+      const tenant = this.requireTenant();
+      const layout = resize(layoutOf(tenant), shards);
+      await this.saveTenant({ ...tenant, layout });
+      return layout;
     });
   }
 
   async describeTenant(): Promise<Outcome<TenantInfo>> {
-    return settle(() => {
+    return settle(async () => {
       const tenant = this.requireTenant();
+      const counts = await this.onShards(allShards(layoutOf(tenant)), tenant, (hub) => hub.shardCount());
       return {
         name: tenant.name,
         accessControl: tenant.accessControl,
         createdAt: new Date(tenant.createdAt).toISOString(),
         securityTokens: tenant.securityTokenHashes.length,
-        sockets: this.openSockets().length,
+        sockets: counts.reduce((a, b) => a + b, 0),
         limits: limitsOf(tenant),
+        shards: layoutOf(tenant).shards,
       };
     });
   }
@@ -139,107 +165,116 @@ export class TenantHub extends DurableObject<Env> {
       const tenant = this.requireTenant();
       const securityToken = randomToken('mws_');
       const hashes = [await hashToken(securityToken), ...tenant.securityTokenHashes].slice(0, MAX_SECURITY_TOKENS);
-      this.saveTenant({ ...tenant, securityTokenHashes: hashes });
+      await this.saveTenant({ ...tenant, securityTokenHashes: hashes });
       return { securityToken, validTokens: hashes.length };
     });
   }
 
   async revokePreviousSecurityTokens(): Promise<Outcome<{ validTokens: number }>> {
-    return settle(() => {
+    return settle(async () => {
       const tenant = this.requireTenant();
       const hashes = tenant.securityTokenHashes.slice(0, 1);
-      this.saveTenant({ ...tenant, securityTokenHashes: hashes });
+      await this.saveTenant({ ...tenant, securityTokenHashes: hashes });
       return { validTokens: hashes.length };
     });
   }
 
-  /** Closes every socket and erases the tenant. */
+  /** Closes every socket on every shard and erases the tenant. */
   async deleteTenant(): Promise<Outcome<Record<string, never>>> {
     return settle(async () => {
-      this.requireTenant();
-      for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.TENANT_DELETED, 'tenant deleted');
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.ensureSchema();
-      this.alarmKnownSet = false;
+      const tenant = this.requireTenant();
+      await this.onShards(allShards(layoutOf(tenant)).filter((k) => k !== 0), tenant, (hub) => hub.shardWipe());
+      await this.shardWipe();
       return {};
     });
   }
 
-  // ---- Tenant API ----
+  /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
+  async shardLayout(): Promise<ShardLayout | null> {
+    const tenant = this.tenant();
+    return tenant === null ? null : layoutOf(tenant);
+  }
+
+  // ---- Tenant API (shard 0) ----
 
   async pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'push');
+      const { tenant } = await this.authorizeCall(bearer, 'push');
       this.spend('push', limitsOf(tenant).pushesPerSecond);
-      const receivers = resolveReceivers(push.receivers, (tag) => this.ctx.getWebSockets(tag));
-      let sent = 0;
-      for (const ws of receivers) if (this.trySend(ws, push.data)) sent++;
-      return { id: crypto.randomUUID(), sent };
+      const layout = layoutOf(tenant);
+      const id = crypto.randomUUID();
+      if (layout.shards === 1 && layout.previous.length === 0) return { id, sent: this.shardDeliver(push.receivers, push.data) };
+      const sent = await this.fanOut(tenant, push);
+      return { id, sent };
     });
   }
 
-  /** Reserves a socket id with its tags and returns the single-use connect token for it. */
+  /** Reserves a socket id with its tags, on the shard the id belongs to, and returns the single-use connect token. */
   async reserveSocket(bearer: string | null, action: Action, request: SocketRequest): Promise<Outcome<Reservation>> {
     return settle(async () => {
-      const { tenant, principal } = await this.authorize(bearer, action);
+      const { tenant, principal } = await this.authorizeCall(bearer, action);
+      const layout = layoutOf(tenant);
       const id = request.id ?? crypto.randomUUID();
       const tags = principal.kind === 'user' ? subjectTags(principal.claims, tenant.jwt) : request.tags;
-      const token = randomToken();
+      const shard = shardOf(id, layout.shards);
+      const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      this.ctx.storage.sql.exec(
-        'INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)',
-        await hashToken(token),
-        id,
-        JSON.stringify(tags),
-        expiresAt,
-      );
-      await this.ensureAlarm();
-      return { id, tags, token, expiresAt: new Date(expiresAt).toISOString() };
+      const tokenHash = await hashToken(secret);
+      await this.onShard(shard, tenant, (hub) => hub.shardReserve(tokenHash, id, tags, expiresAt));
+      return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
 
-  async listSockets(bearer: string | null): Promise<Outcome<SocketInfo[]>> {
+  /** Connected sockets, a page at a time, shard after shard, in id order within a shard. */
+  async listSockets(bearer: string | null, limit: number, cursor: Cursor | null): Promise<Outcome<SocketPage>> {
     return settle(async () => {
-      await this.authorize(bearer, 'manage');
-      return this.openSockets().map(socketInfo);
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
+      const collected: { shard: number; info: SocketInfo }[] = [];
+      for (const shard of allShards(layoutOf(tenant))) {
+        if (cursor !== null && shard < cursor.shard) continue;
+        const after = cursor !== null && shard === cursor.shard ? cursor.after : '';
+        const page = await this.onShard(shard, tenant, (hub) => hub.shardList(after, limit + 1 - collected.length));
+        collected.push(...page.map((info) => ({ shard, info })));
+        if (collected.length > limit) break;
+      }
+      if (collected.length <= limit) return { results: collected.map((c) => c.info), cursor: null };
+      const shown = collected.slice(0, limit);
+      const last = shown[shown.length - 1] as { shard: number; info: SocketInfo };
+      return { results: shown.map((c) => c.info), cursor: encodeCursor({ shard: last.shard, after: last.info.id }) };
     });
   }
 
   async getSocket(bearer: string | null, id: string): Promise<Outcome<SocketInfo>> {
     return settle(async () => {
-      await this.authorize(bearer, 'manage');
-      const ws = this.openSockets(socketIdTag(id))[0];
-      if (ws === undefined) throw socketNotFound(id);
-      return socketInfo(ws);
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
+      const found = await this.onShards(shardsForId(id, layoutOf(tenant)), tenant, (hub) => hub.shardGet(id));
+      const info = found.find((s) => s !== null);
+      if (info === undefined || info === null) throw socketNotFound(id);
+      return info;
     });
   }
 
   async deleteSocket(bearer: string | null, id: string): Promise<Outcome<Record<string, never>>> {
     return settle(async () => {
-      await this.authorize(bearer, 'manage');
-      const sockets = this.openSockets(socketIdTag(id));
-      if (sockets.length === 0) throw socketNotFound(id);
-      for (const ws of sockets) closeQuietly(ws, CloseCode.REMOVED, 'removed by the backend');
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
+      const closed = await this.onShards(shardsForId(id, layoutOf(tenant)), tenant, (hub) => hub.shardClose(id));
+      if (closed.every((n) => n === 0)) throw socketNotFound(id);
       return {};
     });
   }
 
   async getConfiguration(bearer: string | null): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'manage');
-      return configurationView(tenant);
-    });
+    return settle(async () => configurationView((await this.authorizeCall(bearer, 'manage')).tenant));
   }
 
   async setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
     return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'manage');
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
       const next: TenantRecord = { ...tenant, ...update };
       if (next.accessControl === 'jwt' && next.jwt === undefined) {
         throw ApiError.unprocessable([{ reason: 'required', property: 'jwt', message: 'accessControl "jwt" needs jwt settings: a key (secret, jwks or jwksUrl) and a policy.' }]);
       }
-      this.saveTenant(next);
+      await this.saveTenant(next);
       return configurationView(next);
     });
   }
@@ -247,32 +282,86 @@ export class TenantHub extends DurableObject<Env> {
   /** Creates an HS256 key with which backends mint connect tokens themselves; its secret is shown once. */
   async createSigningKey(bearer: string | null): Promise<Outcome<{ kid: string; secret: string; algorithm: 'HS256'; createdAt: string }>> {
     return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'manage');
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
       const keys = tenant.signingKeys ?? [];
       if (keys.length >= MAX_SIGNING_KEYS) {
         throw new ApiError(409, 'too_many_signing_keys', `A tenant has at most ${MAX_SIGNING_KEYS} signing keys; delete one first.`);
       }
       const key: SigningKey = { kid: randomToken('key_').slice(0, 24), secret: randomToken(), createdAt: Date.now() };
-      this.saveTenant({ ...tenant, signingKeys: [...keys, key] });
+      await this.saveTenant({ ...tenant, signingKeys: [...keys, key] });
       return { kid: key.kid, secret: key.secret, algorithm: 'HS256' as const, createdAt: new Date(key.createdAt).toISOString() };
     });
   }
 
   async listSigningKeys(bearer: string | null): Promise<Outcome<{ results: { kid: string; createdAt: string }[] }>> {
     return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'manage');
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
       return { results: (tenant.signingKeys ?? []).map((k) => ({ kid: k.kid, createdAt: new Date(k.createdAt).toISOString() })) };
     });
   }
 
   async deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
     return settle(async () => {
-      const { tenant } = await this.authorize(bearer, 'manage');
+      const { tenant } = await this.authorizeCall(bearer, 'manage');
       const keys = tenant.signingKeys ?? [];
       if (!keys.some((k) => k.kid === kid)) throw new ApiError(404, 'signing_key_not_found', `No signing key "${kid}".`);
-      this.saveTenant({ ...tenant, signingKeys: keys.filter((k) => k.kid !== kid) });
+      await this.saveTenant({ ...tenant, signingKeys: keys.filter((k) => k.kid !== kid) });
       return {};
     });
+  }
+
+  // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
+
+  /** Sends `data` to this shard's matching sockets; returns how many it was written to. */
+  shardDeliver(receivers: Receivers, data: string): number {
+    let sent = 0;
+    for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) if (this.trySend(ws, data)) sent++;
+    return sent;
+  }
+
+  async shardReserve(tokenHash: string, id: string, tags: string[], expiresAt: number): Promise<void> {
+    this.ctx.storage.sql.exec('INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)', tokenHash, id, JSON.stringify(tags), expiresAt);
+    await this.ensureAlarm();
+  }
+
+  /** Up to `limit` open sockets with ids after `after`, in id order. */
+  shardList(after: string, limit: number): SocketInfo[] {
+    return this.openSockets()
+      .map(socketInfo)
+      .filter((s) => s.id > after)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit);
+  }
+
+  shardGet(id: string): SocketInfo | null {
+    const ws = this.openSockets(socketIdTag(id))[0];
+    return ws === undefined ? null : socketInfo(ws);
+  }
+
+  /** Closes the sockets with this id (4001); returns how many. */
+  shardClose(id: string): number {
+    const sockets = this.openSockets(socketIdTag(id));
+    for (const ws of sockets) closeQuietly(ws, CloseCode.REMOVED, 'removed by the backend');
+    return sockets.length;
+  }
+
+  shardCount(): number {
+    return this.openSockets().length;
+  }
+
+  /** Stores what shard k needs to know about its tenant. */
+  shardAdopt(record: ShardRecord): void {
+    this.ctx.storage.kv.put(SHARD_KEY, record);
+    this.buckets.clear();
+  }
+
+  /** Closes every socket (4000) and erases everything this object stores. */
+  async shardWipe(): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.TENANT_DELETED, 'tenant deleted');
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.ensureSchema();
+    this.alarmKnownSet = false;
   }
 
   // ---- WebSockets ----
@@ -282,14 +371,13 @@ export class TenantHub extends DurableObject<Env> {
    * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
    */
   override async fetch(request: Request): Promise<Response> {
-    const tenant = this.tenant();
-    if (tenant === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-    const limits = limitsOf(tenant);
+    const placement = this.placement();
+    if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
     try {
-      this.spend('connect', limits.connectsPerSecond);
+      this.spend('connect', placement.limits.connectsPerSecond);
       // The platform counts closing sockets too.
-      if (this.ctx.getWebSockets().length >= limits.maxSockets) {
-        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${limits.maxSockets} sockets.`, { headers: { 'retry-after': '10' } });
+      if (this.ctx.getWebSockets().length >= placement.limits.maxSockets) {
+        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
       }
     } catch (err) {
       return errorResponse(err, { method: 'GET', path: '/' });
@@ -298,7 +386,7 @@ export class TenantHub extends DurableObject<Env> {
     if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
     let grant: { id: string; tags: string[] } | null;
     try {
-      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, tenant) : this.takeReservation(await hashToken(token));
+      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : this.takeReservation(await hashToken(secretOf(token)));
     } catch (err) {
       return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
     }
@@ -335,7 +423,7 @@ export class TenantHub extends DurableObject<Env> {
     closeQuietly(ws, CloseCode.SEND_FAILED, 'websocket error');
   }
 
-  /** The keepalive sweep: closes stale sockets, forgets expired reservations, and stops when nothing is left to watch. */
+  /** The keepalive sweep: closes stale sockets, forgets expired tokens, and stops when nothing is left to watch. */
   override async alarm(): Promise<void> {
     this.alarmKnownSet = false;
     const now = Date.now();
@@ -378,26 +466,69 @@ export class TenantHub extends DurableObject<Env> {
     return tenant;
   }
 
-  private saveTenant(record: TenantRecord): void {
+  /** Saves the tenant record and hands every other shard the part it needs. */
+  private async saveTenant(record: TenantRecord): Promise<void> {
     this.ctx.storage.kv.put(TENANT_KEY, record);
+    const others = allShards(layoutOf(record)).filter((k) => k !== 0);
+    await this.onShards(others, record, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
   }
 
-  private async authorize(bearer: string | null, action: Action): Promise<{ tenant: TenantRecord; principal: Principal }> {
+  private placement(): Placement | null {
+    const tenant = this.tenant();
+    if (tenant !== null) return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits: limitsOf(tenant), signingKeys: tenant.signingKeys ?? [] };
+    const shard = this.ctx.storage.kv.get<ShardRecord>(SHARD_KEY);
+    if (shard === undefined) return null;
+    return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits: limitsOf(shard), signingKeys: shard.signingKeys };
+  }
+
+  private async authorizeCall(bearer: string | null, action: Action): Promise<{ tenant: TenantRecord; principal: Principal }> {
     const tenant = this.requireTenant();
-    if (bearer === null) {
-      if (tenant.accessControl === 'none' && action !== 'manage') return { tenant, principal: { kind: 'public' } };
-      throw new ApiError(401, 'unauthorized', 'Missing "Authorization: Bearer <token>" header.');
-    }
-    if (await matchesStoredHash(bearer, tenant.securityTokenHashes)) return { tenant, principal: { kind: 'backend' } };
-    if (tenant.accessControl === 'jwt' && tenant.jwt !== undefined && action !== 'manage' && looksLikeJwt(bearer)) {
-      const claims = await verifyEndUserToken(bearer, tenant.jwt, this.remoteKeySets);
-      const allowed = action === 'connect' ? tenant.jwt.policy.read : tenant.jwt.policy.write;
-      if (!policyAllows(allowed, claims, tenant.jwt.groupsClaim)) {
-        throw new ApiError(403, 'forbidden', `The token is valid but the tenant's policy does not let it ${action === 'connect' ? 'read (connect)' : 'write (push)'}.`);
+    return { tenant, principal: await authorize(tenant, bearer, action, this.remoteKeySets) };
+  }
+
+  /** Runs `call` on one shard: on this object directly for shard 0, else through its stub. */
+  private async onShard<T>(shard: number, tenant: TenantRecord, call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>> {
+    if (shard === 0) return await call(this, 0);
+    const ns = this.env.TENANT_HUB;
+    const stub = ns.get(ns.idFromName(shardObjectName(tenant.name, shard))) as unknown as ShardApi;
+    return await call(stub, shard);
+  }
+
+  private onShards<T>(shards: number[], tenant: TenantRecord, call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>[]> {
+    return Promise.all(shards.map((shard) => this.onShard(shard, tenant, call)));
+  }
+
+  /**
+   * Delivers on every shard a push can reach, in parallel: id pushes only where those ids live, tag and `"*"`
+   * pushes everywhere. A shard that fails is tried once more; if it fails again the push is answered 503 with
+   * what was delivered, since a blind retry would duplicate on the shards that succeeded.
+   */
+  private async fanOut(tenant: TenantRecord, push: PushRequest): Promise<number> {
+    const layout = layoutOf(tenant);
+    const { sockets, tags } = push.receivers;
+    const everywhere = (sockets?.includes('*') ?? false) || (tags?.length ?? 0) > 0;
+    const byShard = idsByShard(sockets?.includes('*') ? [] : (sockets ?? []), layout);
+    const targets = everywhere ? allShards(layout) : [...byShard.keys()];
+    const receiversFor = (shard: number): Receivers =>
+      sockets?.includes('*') ? { sockets: ['*'], tags: null } : { sockets: byShard.get(shard) ?? null, tags };
+    const deliver = (shard: number) => this.onShard(shard, tenant, (hub) => hub.shardDeliver(receiversFor(shard), push.data));
+    const settled = await Promise.allSettled(targets.map(deliver));
+    let sent = 0;
+    let failed = 0;
+    for (const [i, result] of settled.entries()) {
+      if (result.status === 'fulfilled') sent += result.value;
+      else {
+        const retry = await deliver(targets[i] as number).catch(() => null);
+        if (retry === null) failed++;
+        else sent += retry;
       }
-      return { tenant, principal: { kind: 'user', claims } };
     }
-    throw new ApiError(401, 'unauthorized', action === 'manage' ? 'This call needs the tenant\'s security token.' : 'Invalid token for this tenant.');
+    if (failed > 0) {
+      throw new ApiError(503, 'partial_delivery', `Delivered to ${sent} sockets, but ${failed} of ${targets.length} shards did not answer; a retry may duplicate.`, {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    return sent;
   }
 
   /** Takes one token from a rate-limit bucket or throws a 429 with Retry-After. */
@@ -412,14 +543,14 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   /** Verifies a backend-minted connect JWT and records its `jti` so it works once. */
-  private async redeemConnectJwt(token: string, tenant: TenantRecord): Promise<{ id: string; tags: string[] } | null> {
-    const claims = await verifyConnectToken(token, tenant.name, tenant.signingKeys ?? []);
+  private async redeemConnectJwt(token: string, placement: Placement): Promise<{ id: string; tags: string[] } | null> {
+    const claims = await verifyConnectToken(token, placement.tenant, placement.signingKeys);
     const problems = [claims.socketId === null ? null : socketIdProblem(claims.socketId), ...claims.tags.map(tagProblem)].filter((p) => p !== null);
     const tags = [...new Set(claims.tags)];
     if (problems.length > 0 || tags.length > MAX_TAGS_PER_SOCKET) throw new ApiError(401, 'invalid_claims', 'sid or tags break the documented limits.');
     const inserted = this.ctx.storage.sql.exec('INSERT OR IGNORE INTO used_connect_tokens (jti, expires_at) VALUES (?, ?)', claims.jti, claims.expiresAt);
     if (inserted.rowsWritten === 0) return null;
-    return { id: claims.socketId ?? crypto.randomUUID(), tags };
+    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
   }
 
   private openSockets(tag?: string): WebSocket[] {
@@ -442,10 +573,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Removes and returns an unexpired reservation, atomically (single use). */
   private takeReservation(tokenHash: string): { id: string; tags: string[] } | null {
     const rows = this.ctx.storage.sql
-      .exec<{ socket_id: string; tags: string; expires_at: number }>(
-        'DELETE FROM reservations WHERE token_hash = ? RETURNING socket_id, tags, expires_at',
-        tokenHash,
-      )
+      .exec<{ socket_id: string; tags: string; expires_at: number }>('DELETE FROM reservations WHERE token_hash = ? RETURNING socket_id, tags, expires_at', tokenHash)
       .toArray();
     const row = rows[0];
     if (row === undefined || row.expires_at <= Date.now()) return null;
@@ -461,24 +589,12 @@ export class TenantHub extends DurableObject<Env> {
   }
 }
 
-function limitsOf(tenant: TenantRecord): TenantLimits {
-  return { ...DEFAULT_TENANT_LIMITS, ...tenant.limits };
-}
+/** The shard methods, as shard 0 calls them on itself or on a stub. */
+type ShardApi = Pick<TenantHub, 'shardDeliver' | 'shardReserve' | 'shardList' | 'shardGet' | 'shardClose' | 'shardCount' | 'shardAdopt' | 'shardWipe'>;
 
-function configurationView(tenant: TenantRecord): ConfigurationView {
-  const { secret, ...jwt } = tenant.jwt ?? ({} as Partial<JwtSettings>);
-  return {
-    accessControl: tenant.accessControl,
-    jwt: tenant.jwt === undefined ? null : ({ ...jwt, ...(secret !== undefined ? { secret: 'configured' } : {}) } as ConfigurationView['jwt']),
-    limits: limitsOf(tenant),
-  };
-}
-
-/** The tags of a socket opened with an end user's token: `user:<sub>` when the tenant asks for it and it fits. */
-function subjectTags(claims: JWTPayload, settings: JwtSettings | undefined): string[] {
-  if (!settings?.subjectTag || typeof claims.sub !== 'string') return [];
-  const tag = `user:${claims.sub}`;
-  return tagProblem(tag) === null ? [tag] : [];
+/** The secret part of an opaque connect token (after its `k~` shard prefix). */
+function secretOf(token: string): string {
+  return token.replace(/^\d{1,2}~/, '');
 }
 
 function socketInfo(ws: WebSocket): SocketInfo {

@@ -11,6 +11,7 @@ import { isValidTenantName } from './tenant';
 import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
 import { LIMIT_RANGES, type TenantLimits } from './tenant-limits';
+import { decodeCursor, MAX_SHARDS, type Cursor } from './shards';
 
 export type AccessControl = 'custom' | 'none' | 'jwt';
 export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
@@ -34,6 +35,7 @@ export interface TenantCreateRequest {
   name: string;
   accessControl: AccessControl;
   limits: Partial<TenantLimits>;
+  shards: number;
 }
 
 /** A change to a tenant's configuration: only the fields given are replaced. */
@@ -265,8 +267,43 @@ export function parseTenantCreate(body: unknown): TenantCreateRequest {
   const accessControl = accessControlField(errors, obj.accessControl, false) ?? 'custom';
   if (accessControl === 'jwt') errors.add('invalid_value', 'accessControl', 'Create the tenant, then switch to "jwt" with PUT /v1/configuration and its jwt settings.');
   const limits = obj.limits === undefined ? {} : limitsFields(errors, obj.limits);
+  const shards = obj.shards === undefined ? 1 : shardsField(errors, obj.shards);
   errors.throwIfAny();
-  return { name: obj.name as string, accessControl, limits };
+  return { name: obj.name as string, accessControl, limits, shards };
+}
+
+/** Validates `PUT /admin/tenants/{name}/shards`. */
+export function parseShards(body: unknown): { shards: number } {
+  const errors = new FieldErrors();
+  const shards = shardsField(errors, requireObject(body).shards);
+  errors.throwIfAny();
+  return { shards };
+}
+
+function shardsField(errors: FieldErrors, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_SHARDS) {
+    errors.add(value === undefined ? 'required' : 'invalid_value', 'shards', `shards must be a whole number from 1 to ${MAX_SHARDS}.`);
+    return 1;
+  }
+  return value;
+}
+
+export const DEFAULT_LIST_LIMIT = 1000;
+
+/** Validates `GET /v1/sockets?limit=&cursor=`. */
+export function parseListQuery(params: URLSearchParams): { limit: number; cursor: Cursor | null } {
+  const errors = new FieldErrors();
+  const rawLimit = params.get('limit');
+  let limit = DEFAULT_LIST_LIMIT;
+  if (rawLimit !== null) {
+    limit = Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > DEFAULT_LIST_LIMIT) errors.add('invalid_value', 'limit', `limit must be a whole number from 1 to ${DEFAULT_LIST_LIMIT}.`);
+  }
+  const rawCursor = params.get('cursor');
+  const cursor = rawCursor === null || rawCursor === '' ? null : decodeCursor(rawCursor);
+  if (rawCursor !== null && rawCursor !== '' && cursor === null) errors.add('invalid_value', 'cursor', 'cursor must be a value returned by a previous page.');
+  errors.throwIfAny();
+  return { limit, cursor };
 }
 
 /** Validates `PUT /admin/tenants/{name}/limits` (and `limits` on create): whole numbers within documented ranges. */

@@ -10,7 +10,7 @@ describe('admin API', () => {
     const name = `a-${crypto.randomUUID().slice(0, 8)}`;
     const res = await api('POST', tenantsUrl, { token: ADMIN_TOKEN, body: { name } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ name, securityToken: expect.stringMatching(/^mws_/), accessControl: 'custom', limits: expect.any(Object) });
+    expect(res.body).toEqual({ name, securityToken: expect.stringMatching(/^mws_/), accessControl: 'custom', limits: expect.any(Object), shards: 1 });
     const info = await api('GET', `${tenantsUrl}/${name}`, { token: ADMIN_TOKEN });
     expect(info.body).not.toHaveProperty('securityToken');
     expect(JSON.stringify(info.body)).not.toContain(res.body.securityToken);
@@ -54,7 +54,7 @@ describe('admin API', () => {
     await connectSocket(tenant);
     const res = await api('GET', `${tenantsUrl}/${tenant.name}`, { token: ADMIN_TOKEN });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ name: tenant.name, accessControl: 'custom', createdAt: expect.any(String), securityTokens: 1, sockets: 1, limits: expect.any(Object) });
+    expect(res.body).toEqual({ name: tenant.name, accessControl: 'custom', createdAt: expect.any(String), securityTokens: 1, sockets: 1, limits: expect.any(Object), shards: 1 });
     expect((await api('GET', `${tenantsUrl}/unknown-tenant`, { token: ADMIN_TOKEN })).status).toBe(404);
   });
 

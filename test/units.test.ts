@@ -113,3 +113,39 @@ describe('fitCloseReason', () => {
     expect(reason).toBe('ż'.repeat(61));
   });
 });
+
+describe('shards', async () => {
+  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard } = await import('../src/shards');
+
+  it('puts an id on one stable shard and spreads ids evenly', () => {
+    expect(shardOf('anything', 1)).toBe(0);
+    expect(shardOf('user-1', 8)).toBe(shardOf('user-1', 8));
+    const counts = new Array(8).fill(0);
+    for (let i = 0; i < 8000; i++) counts[shardOf(`user-${i}`, 8)]++;
+    for (const n of counts) expect(n).toBeGreaterThan(800);
+  });
+
+  it('remembers earlier shard counts so old sockets stay reachable', () => {
+    const layout = resize(resize({ shards: 2, previous: [] }, 4), 8);
+    expect(layout).toEqual({ shards: 8, previous: [4, 2] });
+    expect(allShards(layout)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(shardsForId('x', layout)).toContain(shardOf('x', 2));
+    expect(resize(layout, 8)).toBe(layout);
+  });
+
+  it('sends an id push only to the shards that may hold those ids', () => {
+    const layout = { shards: 4, previous: [] };
+    const groups = idsByShard(['a', 'b', 'c'], layout);
+    for (const [shard, ids] of groups) for (const id of ids) expect(shardOf(id, 4)).toBe(shard);
+    expect([...groups.values()].flat().sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('carries the shard in opaque tokens and round-trips cursors', () => {
+    expect(shardFromToken(tokenForShard(0, 'secret'))).toBe(0);
+    expect(shardFromToken(tokenForShard(13, 'secret'))).toBe(13);
+    expect(shardFromToken('99~secret')).toBe(0);
+    expect(decodeCursor(encodeCursor({ shard: 3, after: 'ż-id' }))).toEqual({ shard: 3, after: 'ż-id' });
+    expect(decodeCursor('garbage')).toBeNull();
+    expect(shardOf(idForShard(5, 8), 8)).toBe(5);
+  });
+});

@@ -1,0 +1,66 @@
+import type { JwtSettings, SigningKey } from './jwt';
+import { SINGLE_SHARD, type ShardLayout } from './shards';
+import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './tenant-limits';
+import type { AccessControl } from './validation';
+
+/** What a tenant's own object (shard 0) stores about it. Security tokens are kept only as SHA-256 hashes, newest first. */
+export interface TenantRecord {
+  name: string;
+  accessControl: AccessControl;
+  createdAt: number;
+  securityTokenHashes: string[];
+  jwt?: JwtSettings;
+  limits?: Partial<TenantLimits>;
+  signingKeys?: SigningKey[];
+  layout?: ShardLayout;
+}
+
+/** What shard k > 0 of a tenant stores: enough to accept and serve its own sockets. Shard 0 keeps it current. */
+export interface ShardRecord {
+  tenant: string;
+  shard: number;
+  layout: ShardLayout;
+  limits: Partial<TenantLimits>;
+  signingKeys: SigningKey[];
+}
+
+export interface TenantInfo {
+  name: string;
+  accessControl: AccessControl;
+  createdAt: string;
+  securityTokens: number;
+  sockets: number;
+  limits: TenantLimits;
+  shards: number;
+}
+
+/** The configuration a tenant reads back; secrets are reported as present, never returned. */
+export interface ConfigurationView {
+  accessControl: AccessControl;
+  jwt: (Omit<JwtSettings, 'secret'> & { secret?: 'configured' }) | null;
+  limits: TenantLimits;
+  shards: number;
+}
+
+export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
+  return { ...DEFAULT_TENANT_LIMITS, ...record.limits };
+}
+
+export function layoutOf(tenant: TenantRecord): ShardLayout {
+  return tenant.layout ?? SINGLE_SHARD;
+}
+
+/** The record shard k needs, derived from the tenant's. */
+export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord {
+  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [] };
+}
+
+export function configurationView(tenant: TenantRecord): ConfigurationView {
+  const { secret, ...jwt } = tenant.jwt ?? ({} as Partial<JwtSettings>);
+  return {
+    accessControl: tenant.accessControl,
+    jwt: tenant.jwt === undefined ? null : ({ ...jwt, ...(secret !== undefined ? { secret: 'configured' } : {}) } as ConfigurationView['jwt']),
+    limits: limitsOf(tenant),
+    shards: layoutOf(tenant).shards,
+  };
+}
