@@ -13,8 +13,13 @@ export function hibernationTags(id: string, tags: readonly string[]): string[] {
  * The sockets a message reaches: the union of `"*"` (all), the listed ids and the listed tags,
  * each socket once. `lookup(undefined)` returns every socket, `lookup(tag)` those with that hibernation tag.
  */
-export function resolveReceivers<S>(receivers: Receivers, lookup: (tag?: string) => Iterable<S>): Set<S> {
-  if (receivers.sockets?.includes('*')) return new Set(lookup());
+export function resolveReceivers<S>(receivers: Receivers, lookup: (tag?: string) => Iterable<S>): Iterable<S> {
+  if (receivers.sockets?.includes('*')) return lookup();
+  const ids = receivers.sockets ?? [];
+  const tags = receivers.tags ?? [];
+  // One selector cannot match a socket twice: skip the Set on the common fast paths.
+  if (ids.length === 0 && tags.length === 1) return lookup(userTag(tags[0] as string));
+  if (tags.length === 0 && ids.length === 1) return lookup(socketIdTag(ids[0] as string));
   const out = new Set<S>();
   for (const id of new Set(receivers.sockets ?? [])) for (const s of lookup(socketIdTag(id))) out.add(s);
   for (const tag of new Set(receivers.tags ?? [])) for (const s of lookup(userTag(tag))) out.add(s);

@@ -77,6 +77,9 @@ const SHARD_KEY = 'shard';
 /** At most two security tokens are valid at once: the newest and the one it replaced. */
 const MAX_SECURITY_TOKENS = 2;
 const MAX_SIGNING_KEYS = 3;
+/** A tenant has at most two security tokens; the set only guards against unbounded growth. */
+const MAX_VERIFIED_TOKENS = 4;
+const SOCKET_RECOUNT_MS = 1000;
 
 /**
  * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
@@ -90,6 +93,14 @@ export class TenantHub extends DurableObject<Env> {
   private readonly buckets = new Map<'push' | 'connect', Bucket>();
   private readonly clientMessageWindows = new WeakMap<WebSocket, Window>();
   private readonly remoteKeySets = new Map<string, JWTVerifyGetKey>();
+  /** The tenant record as last read or written (undefined: not read yet in this life of the object). */
+  private tenantCache: TenantRecord | null | undefined;
+  /** Bearer tokens already matched against the security-token hashes; cleared whenever the record changes. */
+  private readonly verifiedSecurityTokens = new Set<string>();
+  /** Open + closing sockets, recounted at most every SOCKET_RECOUNT_MS; the exact count allocates every socket. */
+  private socketEstimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
+  /** Redeemed reservations whose rows are deleted in the next flush, so a connect does not wait on a write. */
+  private readonly redeemed = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -362,6 +373,9 @@ export class TenantHub extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.ensureSchema();
     this.alarmKnownSet = false;
+    this.tenantCache = undefined;
+    this.verifiedSecurityTokens.clear();
+    this.redeemed.clear();
   }
 
   // ---- WebSockets ----
@@ -375,8 +389,7 @@ export class TenantHub extends DurableObject<Env> {
     if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
     try {
       this.spend('connect', placement.limits.connectsPerSecond);
-      // The platform counts closing sockets too.
-      if (this.ctx.getWebSockets().length >= placement.limits.maxSockets) {
+      if (this.socketCount() >= placement.limits.maxSockets) {
         throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
       }
     } catch (err) {
@@ -397,6 +410,7 @@ export class TenantHub extends DurableObject<Env> {
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, hibernationTags(grant.id, grant.tags));
+    this.socketEstimate.count++;
     const attachment: SocketAttachment = { id: grant.id, tags: grant.tags, connectedAt: Date.now() };
     server.serializeAttachment(attachment);
     await this.ensureAlarm();
@@ -457,7 +471,8 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   private tenant(): TenantRecord | null {
-    return this.ctx.storage.kv.get<TenantRecord>(TENANT_KEY) ?? null;
+    if (this.tenantCache === undefined) this.tenantCache = this.ctx.storage.kv.get<TenantRecord>(TENANT_KEY) ?? null;
+    return this.tenantCache;
   }
 
   private requireTenant(): TenantRecord {
@@ -469,6 +484,8 @@ export class TenantHub extends DurableObject<Env> {
   /** Saves the tenant record and hands every other shard the part it needs. */
   private async saveTenant(record: TenantRecord): Promise<void> {
     this.ctx.storage.kv.put(TENANT_KEY, record);
+    this.tenantCache = record;
+    this.verifiedSecurityTokens.clear();
     const others = allShards(layoutOf(record)).filter((k) => k !== 0);
     await this.onShards(others, record, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
   }
@@ -483,7 +500,10 @@ export class TenantHub extends DurableObject<Env> {
 
   private async authorizeCall(bearer: string | null, action: Action): Promise<{ tenant: TenantRecord; principal: Principal }> {
     const tenant = this.requireTenant();
-    return { tenant, principal: await authorize(tenant, bearer, action, this.remoteKeySets) };
+    if (bearer !== null && this.verifiedSecurityTokens.has(bearer)) return { tenant, principal: { kind: 'backend' } };
+    const principal = await authorize(tenant, bearer, action, this.remoteKeySets);
+    if (principal.kind === 'backend' && bearer !== null && this.verifiedSecurityTokens.size < MAX_VERIFIED_TOKENS) this.verifiedSecurityTokens.add(bearer);
+    return { tenant, principal };
   }
 
   /** Runs `call` on one shard: on this object directly for shard 0, else through its stub. */
@@ -553,6 +573,16 @@ export class TenantHub extends DurableObject<Env> {
     return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
   }
 
+  /**
+   * Sockets held by this object, closing ones included (the platform counts them too). Exact at most a second ago,
+   * plus those accepted since: close enough for a cap that stays 768 below the platform's.
+   */
+  private socketCount(): number {
+    const now = Date.now();
+    if (now - this.socketEstimate.countedAt > SOCKET_RECOUNT_MS) this.socketEstimate = { count: this.ctx.getWebSockets().length, countedAt: now };
+    return this.socketEstimate.count;
+  }
+
   private openSockets(tag?: string): WebSocket[] {
     return this.ctx.getWebSockets(tag).filter((ws) => ws.readyState === WebSocket.OPEN);
   }
@@ -570,14 +600,34 @@ export class TenantHub extends DurableObject<Env> {
     }
   }
 
-  /** Removes and returns an unexpired reservation, atomically (single use). */
+  /**
+   * Redeems an unexpired reservation once. The read and the in-memory mark are synchronous, so two connects with
+   * one token cannot both win; the row's delete is batched into a flush just after, so the 101 does not wait for a
+   * storage write (a write holds every response of its event until it is durable:
+   * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
+   */
   private takeReservation(tokenHash: string): { id: string; tags: string[] } | null {
-    const rows = this.ctx.storage.sql
-      .exec<{ socket_id: string; tags: string; expires_at: number }>('DELETE FROM reservations WHERE token_hash = ? RETURNING socket_id, tags, expires_at', tokenHash)
-      .toArray();
-    const row = rows[0];
+    if (this.redeemed.has(tokenHash)) return null;
+    const row = this.ctx.storage.sql
+      .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
+      .toArray()[0];
     if (row === undefined || row.expires_at <= Date.now()) return null;
+    if (this.redeemed.size === 0) setTimeout(() => this.flushRedeemed(), 0);
+    this.redeemed.add(tokenHash);
     return { id: row.socket_id, tags: JSON.parse(row.tags) as string[] };
+  }
+
+  private flushRedeemed(): void {
+    const hashes = [...this.redeemed];
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const hash of hashes) this.ctx.storage.sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
+      });
+      for (const hash of hashes) this.redeemed.delete(hash);
+    } catch (err) {
+      // The marks stay in memory, so the tokens stay spent; the next redemption retries the delete.
+      console.error('could not delete redeemed reservations', String(err));
+    }
   }
 
   private async ensureAlarm(): Promise<void> {
