@@ -54,12 +54,7 @@ const socketIdParam = (request: IRequest): string => {
 /** Routes on a tenant's host, or under /v1/gateways/{tenant}. Paths here are relative to the tenant. */
 const tenantRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
 tenantRouter
-  .get('/', async (request, ctx) => {
-    if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
-      const shard = await shardForConnect(ctx, new URL(request.url).searchParams.get('token') ?? '');
-      // AutoRouter/Router hand handlers a Proxy; the stub needs a real Request.
-      return hub(ctx, shardObjectName(ctx.tenant, shard)).fetch(new Request(request.url, request));
-    }
+  .get('/', (request, ctx) => {
     if (new URL(request.url).searchParams.has('token')) {
       throw new ApiError(426, 'upgrade_required', 'This URI is for WebSocket clients: connect with a WebSocket, not plain HTTP.');
     }
@@ -209,13 +204,19 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
     let routed: Request;
     if (target.kind === 'tenant') {
       if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
+      const context: RouteContext = { env, config, tenant: target.tenant, base: target.base };
+      // The hot connect path skips the router: the upgrade goes straight to the shard that holds the token.
+      if (target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+        const shard = await shardForConnect(context, url.searchParams.get('token') ?? '');
+        return await hub(context, shardObjectName(target.tenant, shard)).fetch(request);
+      }
       const consolePage = serveConsole(request, target.path, env);
       if (consolePage !== null) return await consolePage;
       router = tenantRouter;
       const routedUrl = new URL(url);
       routedUrl.pathname = target.path;
       routed = new Request(routedUrl, request);
-      response = await router.fetch(routed, { env, config, tenant: target.tenant, base: target.base });
+      response = await router.fetch(routed, context);
     } else {
       router = apexRouter;
       routed = request;

@@ -41,3 +41,25 @@ describe('hibernation', () => {
     expect(await socket.nextMessage()).toBe('pong');
   });
 });
+
+describe('waking the object', () => {
+  it('does not wake an evicted object for keepalive pings', async () => {
+    const tenant = await newTenant();
+    const socket = await connectSocket(tenant);
+    const stub = hubStub(tenant.name);
+    await evictDurableObject(stub);
+    for (let i = 0; i < 10; i++) socket.ws.send('ping');
+    for (let i = 0; i < 10; i++) expect(await socket.nextMessage()).toBe('pong');
+    // Eviction rejects when the object is not running: the pings left it asleep.
+    await expect(evictDurableObject(stub)).rejects.toThrow();
+  });
+
+  it('answers a client close frame with the same code and unlists the socket at once', async () => {
+    const tenant = await newTenant();
+    const socket = await connectSocket(tenant, { id: 'closer' });
+    socket.ws.close(4321, 'client leaving');
+    expect(await socket.closed()).toMatchObject({ code: 4321 });
+    const list = await api('GET', `${tenant.base}/v1/sockets`, { token: tenant.token });
+    expect(list.body.results).toEqual([]);
+  });
+});
