@@ -9,7 +9,7 @@
  *   npm run bench -- --quick           fewer pushes per case (about a quarter)
  *   npm run bench -- --sockets 2000    another socket count
  *   npm run bench -- --rounds 5        rounds per case (default 3; the table shows the median round)
- *   npm run bench -- --only mws,floor  a subset of the servers
+ *   npm run bench -- --only mws,floor  a subset of the servers (floor, mws, mws-sharded, ws)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,7 +40,7 @@ const { values: flags } = parseArgs({
     sockets: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
-    only: { type: 'string', default: 'floor,mws,ws' },
+    only: { type: 'string', default: 'floor,mws,mws-sharded,ws' },
     out: { type: 'string', default: path.join(RESULTS_DIR, 'latest.json') },
   },
   strict: true,
@@ -230,13 +230,16 @@ async function postOk(url, body, headers, expectStatus) {
 // ---------------------------------------------------------------- targets
 
 /** How to reserve, connect and push for each kind of server. `id` is the socket id, `tags` its tags. */
-function mwsApi(base) {
+function mwsApi(base, shards = 1) {
   let token = null;
   const tenantBase = `${base}/v1/gateways/${TENANT}`;
   const auth = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+  // Limits high enough that the benchmark measures delivery, not the rate limiter.
+  const limits = { pushesPerSecond: 100_000, connectsPerSecond: 100_000 };
+  const tenant = shards > 1 ? { name: TENANT, limits, shards } : { name: TENANT, limits };
   return {
     async setup() {
-      const created = await postOk(`${base}/admin/tenants`, JSON.stringify({ name: TENANT }), { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, 201);
+      const created = await postOk(`${base}/admin/tenants`, JSON.stringify(tenant), { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, 201);
       token = created.securityToken;
     },
     async reserve(id, tags) {
@@ -265,6 +268,8 @@ function floorApi(base) {
 const SERVERS = [
   { name: 'floor', label: 'floor DO', script: 'bench/floor/serve.mjs', args: ['--port', '0'], api: floorApi },
   { name: 'mws', label: 'MWS', script: 'scripts/serve.mjs', args: ['--port', '0', '--ephemeral'], api: mwsApi },
+  // One tenant over 2 shards (one per core here): the same cases through the fan-out path.
+  { name: 'mws-sharded', label: 'MWS, 2 shards', script: 'scripts/serve.mjs', args: ['--port', '0', '--ephemeral'], api: (base) => mwsApi(base, 2) },
   { name: 'ws', label: 'Node ws', script: 'bench/reference-ws-server.mjs', args: ['--port', '0'], api: mwsApi },
 ].filter((s) => ONLY.has(s.name));
 
