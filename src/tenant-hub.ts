@@ -80,6 +80,8 @@ const MAX_SIGNING_KEYS = 3;
 /** A tenant has at most two security tokens; the set only guards against unbounded growth. */
 const MAX_VERIFIED_TOKENS = 4;
 const SOCKET_RECOUNT_MS = 1000;
+/** Bounds the in-memory copy of reservations; past it, connects read storage. */
+const MAX_RECENT_RESERVATIONS = 50_000;
 
 /**
  * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
@@ -101,6 +103,8 @@ export class TenantHub extends DurableObject<Env> {
   private socketEstimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
   /** Redeemed reservations whose rows are deleted in the next flush, so a connect does not wait on a write. */
   private readonly redeemed = new Set<string>();
+  /** Reservations made in this life of the object, so most connects need no storage read; storage stays the truth. */
+  private readonly recentReservations = new Map<string, { id: string; tags: string[]; expiresAt: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -332,6 +336,7 @@ export class TenantHub extends DurableObject<Env> {
 
   async shardReserve(tokenHash: string, id: string, tags: string[], expiresAt: number): Promise<void> {
     this.ctx.storage.sql.exec('INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)', tokenHash, id, JSON.stringify(tags), expiresAt);
+    if (this.recentReservations.size < MAX_RECENT_RESERVATIONS) this.recentReservations.set(tokenHash, { id, tags, expiresAt });
     await this.ensureAlarm();
   }
 
@@ -376,6 +381,7 @@ export class TenantHub extends DurableObject<Env> {
     this.tenantCache = undefined;
     this.verifiedSecurityTokens.clear();
     this.redeemed.clear();
+    this.recentReservations.clear();
   }
 
   // ---- WebSockets ----
@@ -450,6 +456,7 @@ export class TenantHub extends DurableObject<Env> {
       }
     }
     this.ctx.storage.sql.exec('DELETE FROM reservations WHERE expires_at <= ?', now);
+    for (const [hash, r] of this.recentReservations) if (r.expiresAt <= now) this.recentReservations.delete(hash);
     this.ctx.storage.sql.exec('DELETE FROM used_connect_tokens WHERE expires_at <= ?', now);
     const pending = this.ctx.storage.sql
       .exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM used_connect_tokens) AS n')
@@ -608,13 +615,19 @@ export class TenantHub extends DurableObject<Env> {
    */
   private takeReservation(tokenHash: string): { id: string; tags: string[] } | null {
     if (this.redeemed.has(tokenHash)) return null;
+    const reservation = this.recentReservations.get(tokenHash) ?? this.storedReservation(tokenHash);
+    this.recentReservations.delete(tokenHash);
+    if (reservation === null || reservation.expiresAt <= Date.now()) return null;
+    if (this.redeemed.size === 0) setTimeout(() => this.flushRedeemed(), 0);
+    this.redeemed.add(tokenHash);
+    return reservation;
+  }
+
+  private storedReservation(tokenHash: string): { id: string; tags: string[]; expiresAt: number } | null {
     const row = this.ctx.storage.sql
       .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
       .toArray()[0];
-    if (row === undefined || row.expires_at <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => this.flushRedeemed(), 0);
-    this.redeemed.add(tokenHash);
-    return { id: row.socket_id, tags: JSON.parse(row.tags) as string[] };
+    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
   }
 
   private flushRedeemed(): void {

@@ -10,9 +10,13 @@ export function randomToken(prefix = ''): string {
 
 /** SHA-256 of a token, hex. Tokens are stored only in this form. */
 export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(token)));
+  let hex = '';
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
 }
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /** Compares two secrets in time independent of where they differ (both are hashed first, so lengths match). */
 export async function secretsEqual(presented: string, expected: string): Promise<boolean> {

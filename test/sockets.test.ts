@@ -1,4 +1,4 @@
-import { runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, connect, connectSocket, hubStub, newTenant } from './helpers';
 
@@ -93,6 +93,8 @@ describe('connect tokens', () => {
     await runInDurableObject(hubStub(tenant.name), (_, state) => {
       state.storage.sql.exec('UPDATE reservations SET expires_at = ?', Date.now() - 1);
     });
+    // Storage is the truth once the object restarts; evicting drops what it remembered in memory.
+    await evictDurableObject(hubStub(tenant.name));
     const socket = await connect(res.body.uri);
     expect((await socket.closed()).code).toBe(4401);
   });
