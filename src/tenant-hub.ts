@@ -535,7 +535,8 @@ export class TenantHub extends DurableObject<Env> {
     const { sockets, tags } = push.receivers;
     const everywhere = (sockets?.includes('*') ?? false) || (tags?.length ?? 0) > 0;
     const byShard = idsByShard(sockets?.includes('*') ? [] : (sockets ?? []), layout);
-    const targets = everywhere ? allShards(layout) : [...byShard.keys()];
+    // Remote shards first: shard 0 sends synchronously, and the others should not wait for it.
+    const targets = (everywhere ? allShards(layout) : [...byShard.keys()]).sort((a, b) => Number(a === 0) - Number(b === 0));
     const receiversFor = (shard: number): Receivers =>
       sockets?.includes('*') ? { sockets: ['*'], tags: null } : { sockets: byShard.get(shard) ?? null, tags };
     const deliver = (shard: number) => this.onShard(shard, tenant, (hub) => hub.shardDeliver(receiversFor(shard), push.data));
