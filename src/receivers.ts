@@ -1,8 +1,10 @@
 import type { Receivers } from './validation';
 
 /** Hibernation tags carry a kind prefix so a socket id can never collide with a user tag. */
-export const socketIdTag = (id: string): string => `sid:${id}`;
-export const userTag = (tag: string): string => `tag:${tag}`;
+export const SOCKET_ID_PREFIX = 'sid:';
+export const USER_TAG_PREFIX = 'tag:';
+export const socketIdTag = (id: string): string => SOCKET_ID_PREFIX + id;
+export const userTag = (tag: string): string => USER_TAG_PREFIX + tag;
 
 /** The hibernation tags for a socket: its id first, then its (already deduplicated) user tags. */
 export function hibernationTags(id: string, tags: readonly string[]): string[] {

@@ -8,7 +8,7 @@ import { looksLikeJwt, verifyConnectToken, type SigningKey } from './jwt';
 import { isStale, nextSweepAt } from './keepalive';
 import { CLIENT_MESSAGE_WINDOW_MS, CLIENT_MESSAGES_PER_WINDOW, MAX_TAGS_PER_SOCKET } from './limits';
 import { countInWindow, takeToken, type Bucket, type Window } from './rate-limit';
-import { hibernationTags, resolveReceivers, socketIdTag } from './receivers';
+import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from './receivers';
 import {
   allShards,
   encodeCursor,
@@ -38,12 +38,11 @@ import { socketIdProblem, tagProblem, type AccessControl, type ConfigurationUpda
 
 export type { Action } from './access';
 
-/** Kept on each hibernatable socket; survives eviction. Small by design (the platform allows 2 KiB). */
-interface SocketAttachment {
-  id: string;
-  tags: string[];
-  connectedAt: number;
-}
+/**
+ * Kept on each hibernatable socket and survives eviction: only when it connected (epoch ms). Its id and tags are
+ * its hibernation tags already (`ctx.getTags`), so the attachment stays a few bytes (the platform allows 2 KiB).
+ */
+type SocketAttachment = number;
 
 export interface SocketInfo {
   id: string;
@@ -101,9 +100,12 @@ export class TenantHub extends DurableObject<Env> {
   private readonly verifiedSecurityTokens = new Set<string>();
   /** Open + closing sockets, recounted at most every SOCKET_RECOUNT_MS; the exact count allocates every socket. */
   private socketEstimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
-  /** Redeemed reservations whose rows are deleted in the next flush, so a connect does not wait on a write. */
+  /** Redeemed connect tokens whose rows are deleted in the next flush, so a connect does not wait on a write. */
   private readonly redeemed = new Set<string>();
-  /** Reservations made in this life of the object, so most connects need no storage read; storage stays the truth. */
+  /**
+   * Reservations made in this life of the object, by token (memory only; storage keeps hashes), so most connects
+   * need neither a hash nor a storage read. Storage stays the truth after a restart.
+   */
   private readonly recentReservations = new Map<string, { id: string; tags: string[]; expiresAt: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -234,8 +236,7 @@ export class TenantHub extends DurableObject<Env> {
       const shard = shardOf(id, layout.shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      const tokenHash = await hashToken(secret);
-      await this.onShard(shard, tenant, (hub) => hub.shardReserve(tokenHash, id, tags, expiresAt));
+      await this.onShard(shard, tenant, (hub) => hub.shardReserve(secret, id, tags, expiresAt));
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -334,16 +335,17 @@ export class TenantHub extends DurableObject<Env> {
     return sent;
   }
 
-  async shardReserve(tokenHash: string, id: string, tags: string[], expiresAt: number): Promise<void> {
+  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
+    const tokenHash = await hashToken(secret);
     this.ctx.storage.sql.exec('INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)', tokenHash, id, JSON.stringify(tags), expiresAt);
-    if (this.recentReservations.size < MAX_RECENT_RESERVATIONS) this.recentReservations.set(tokenHash, { id, tags, expiresAt });
+    if (this.recentReservations.size < MAX_RECENT_RESERVATIONS) this.recentReservations.set(secret, { id, tags, expiresAt });
     await this.ensureAlarm();
   }
 
   /** Up to `limit` open sockets with ids after `after`, in id order. */
   shardList(after: string, limit: number): SocketInfo[] {
     return this.openSockets()
-      .map(socketInfo)
+      .map((ws) => this.socketInfo(ws))
       .filter((s) => s.id > after)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit);
@@ -351,7 +353,7 @@ export class TenantHub extends DurableObject<Env> {
 
   shardGet(id: string): SocketInfo | null {
     const ws = this.openSockets(socketIdTag(id))[0];
-    return ws === undefined ? null : socketInfo(ws);
+    return ws === undefined ? null : this.socketInfo(ws);
   }
 
   /** Closes the sockets with this id (4001); returns how many. */
@@ -405,7 +407,7 @@ export class TenantHub extends DurableObject<Env> {
     if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
     let grant: { id: string; tags: string[] } | null;
     try {
-      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : this.takeReservation(await hashToken(secretOf(token)));
+      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : await this.takeReservation(secretOf(token));
     } catch (err) {
       return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
     }
@@ -417,8 +419,8 @@ export class TenantHub extends DurableObject<Env> {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, hibernationTags(grant.id, grant.tags));
     this.socketEstimate.count++;
-    const attachment: SocketAttachment = { id: grant.id, tags: grant.tags, connectedAt: Date.now() };
-    server.serializeAttachment(attachment);
+    const connectedAt: SocketAttachment = Date.now();
+    server.serializeAttachment(connectedAt);
     await this.ensureAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -614,13 +616,19 @@ export class TenantHub extends DurableObject<Env> {
    * storage write (a write holds every response of its event until it is durable:
    * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
    */
-  private takeReservation(tokenHash: string): { id: string; tags: string[] } | null {
-    if (this.redeemed.has(tokenHash)) return null;
-    const reservation = this.recentReservations.get(tokenHash) ?? this.storedReservation(tokenHash);
-    this.recentReservations.delete(tokenHash);
+  private async takeReservation(secret: string): Promise<{ id: string; tags: string[] } | null> {
+    if (this.redeemed.has(secret)) return null;
+    let reservation = this.recentReservations.get(secret) ?? null;
+    if (reservation !== null) this.recentReservations.delete(secret);
+    else {
+      const tokenHash = await hashToken(secret);
+      // Another connect with this token may have won while we hashed.
+      if (this.redeemed.has(secret)) return null;
+      reservation = this.storedReservation(tokenHash);
+    }
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => this.flushRedeemed(), 0);
-    this.redeemed.add(tokenHash);
+    if (this.redeemed.size === 0) setTimeout(() => void this.flushRedeemed(), 0);
+    this.redeemed.add(secret);
     return reservation;
   }
 
@@ -631,17 +639,29 @@ export class TenantHub extends DurableObject<Env> {
     return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
   }
 
-  private flushRedeemed(): void {
-    const hashes = [...this.redeemed];
+  private async flushRedeemed(): Promise<void> {
+    const secrets = [...this.redeemed];
     try {
+      const hashes = await Promise.all(secrets.map(hashToken));
       this.ctx.storage.transactionSync(() => {
         for (const hash of hashes) this.ctx.storage.sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
       });
-      for (const hash of hashes) this.redeemed.delete(hash);
+      for (const secret of secrets) this.redeemed.delete(secret);
     } catch (err) {
-      // The marks stay in memory, so the tokens stay spent; the next redemption retries the delete.
+      // The marks stay in memory, so the tokens stay spent; the alarm sweep removes the rows once they expire.
       console.error('could not delete redeemed reservations', String(err));
     }
+  }
+
+  /** A socket as the API shows it: id and tags from its hibernation tags, connectedAt from its attachment. */
+  private socketInfo(ws: WebSocket): SocketInfo {
+    let id = '';
+    const tags: string[] = [];
+    for (const tag of this.ctx.getTags(ws)) {
+      if (tag.startsWith(SOCKET_ID_PREFIX)) id = tag.slice(SOCKET_ID_PREFIX.length);
+      else if (tag.startsWith(USER_TAG_PREFIX)) tags.push(tag.slice(USER_TAG_PREFIX.length));
+    }
+    return { id, connectedAt: new Date(ws.deserializeAttachment() as SocketAttachment).toISOString(), tags };
   }
 
   private async ensureAlarm(): Promise<void> {
@@ -659,11 +679,6 @@ type ShardApi = Pick<TenantHub, 'shardDeliver' | 'shardReserve' | 'shardList' | 
 /** The secret part of an opaque connect token (after its `k~` shard prefix). */
 function secretOf(token: string): string {
   return token.replace(/^\d{1,2}~/, '');
-}
-
-function socketInfo(ws: WebSocket): SocketInfo {
-  const a = ws.deserializeAttachment() as SocketAttachment;
-  return { id: a.id, connectedAt: new Date(a.connectedAt).toISOString(), tags: a.tags };
 }
 
 function socketNotFound(id: string): ApiError {
