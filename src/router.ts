@@ -41,11 +41,20 @@ const json = (body: unknown, status = 200): Response =>
 const hub = (ctx: RouteContext, name = ctx.tenant): DurableObjectStub<TenantHub> =>
   ctx.env.TENANT_HUB.get(ctx.env.TENANT_HUB.idFromName(name));
 
-const serviceInfo = (tenant: string | null): Response =>
-  json({ name: SERVICE_NAME, version: SERVICE_VERSION, tenant, documentation: 'https://github.com/mws/mws#readme' });
+const serviceInfo = (tenant: string | null): Response => json({ name: SERVICE_NAME, version: SERVICE_VERSION, tenant });
+
+/** A path parameter, percent-decoded; malformed escapes are kept as they are (they then match nothing). */
+const param = (request: IRequest, name: string): string => {
+  const raw = request.params[name] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+};
 
 const socketIdParam = (request: IRequest): string => {
-  const id = decodeURIComponent(request.params.id ?? '');
+  const id = param(request, 'id');
   const problem = socketIdProblem(id);
   if (problem) throw new ApiError(404, 'socket_not_found', `No connected socket with id "${id}": an id ${problem.message}`);
   return id;
@@ -88,7 +97,7 @@ tenantRouter
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), 201))
   .get('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).listSigningKeys(bearerToken(request)))))
   .delete('/v1/signing-keys/:kid', async (request, ctx) =>
-    json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), decodeURIComponent(request.params.kid ?? '')))),
+    json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), param(request, 'kid')))),
   );
 
 /** Routes on a host that names no tenant: service info and the operator's admin API. */
@@ -100,7 +109,7 @@ const admin =
     return handler(request, ctx);
   };
 const tenantNameParam = (request: IRequest): string => {
-  const name = decodeURIComponent(request.params.name ?? '');
+  const name = param(request, 'name');
   if (!isValidTenantName(name)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${name}".`);
   return name;
 };

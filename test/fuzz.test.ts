@@ -38,7 +38,7 @@ const methods = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD',
 const paths = fc.oneof(
   fc.constantFrom('/', '/v1/messages', '/v1/websocket_uri', '/v1/sockets', '/v1/sockets/x', '/v1/configuration', '/v1/signing-keys', '/v1/signing-keys/k', '/admin/tenants', '/console'),
   fc.string({ maxLength: 40 }).map((s) => `/${encodeURIComponent(s)}`),
-  fc.array(fc.constantFrom('v1', 'gateways', 'sockets', 'messages', '..', '%2F', '%00', '*', 'admin', 'tenants', 'ż', ''), { maxLength: 6 }).map((parts) => `/${parts.join('/')}`),
+  fc.array(fc.constantFrom('v1', 'gateways', 'sockets', 'messages', 'signing-keys', '..', '%2F', '%00', '%zz', '%', '*', 'admin', 'tenants', 'ż', ''), { maxLength: 6 }).map((parts) => `/${parts.join('/')}`),
 );
 const jsonish = fc.oneof(
   fc.json({ maxDepth: 4 }),

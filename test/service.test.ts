@@ -62,3 +62,18 @@ describe('odd paths', () => {
     expect(typeof res.body).toBe('object');
   });
 });
+
+describe('malformed path escapes', () => {
+  it.each(['/v1/sockets/%zz', '/v1/sockets/%E0%A4%A', '/v1/signing-keys/%'])('answers %s with a JSON 404, not a 500', async (path) => {
+    const tenant = await newTenant();
+    const method = path.startsWith('/v1/signing-keys') ? 'DELETE' : 'GET';
+    const res = await api(method, `${tenant.base}${path}`, { token: tenant.token });
+    expect(res.status).toBe(404);
+    expect(res.body.error.reason).toMatch(/not_found/);
+  });
+
+  it('answers a malformed tenant name escape on the admin API with a 404', async () => {
+    const res = await api('GET', `${ADMIN_BASE}/admin/tenants/%zz`, { token: 'test-admin-token' });
+    expect(res.status).toBe(404);
+  });
+});
