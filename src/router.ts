@@ -105,7 +105,7 @@ const apexRouter: AppRouter = Router<IRequest, [RouteContext], Response>();
 const admin =
   (handler: Handler): Handler =>
   async (request, ctx) => {
-    await requireAdmin(request, ctx.config);
+    await requireAdmin(request, ctx.config, ctx.env);
     return handler(request, ctx);
   };
 const tenantNameParam = (request: IRequest): string => {
@@ -147,7 +147,13 @@ apexRouter
     admin(async (request, ctx) => json(unwrap(await hub(ctx, tenantNameParam(request)).revokePreviousSecurityTokens()))),
   );
 
-async function requireAdmin(request: Request, config: Config): Promise<void> {
+async function requireAdmin(request: Request, config: Config, env: Env): Promise<void> {
+  // Cloudflare sets CF-Connecting-IP on every request at its edge; without it (tests, self-hosting) there is no
+  // trustworthy key, so the per-IP limit applies only where it can.
+  const ip = request.headers.get('cf-connecting-ip');
+  if (ip !== null && env.ADMIN_RATE_LIMITER !== undefined && !(await env.ADMIN_RATE_LIMITER.limit({ key: ip })).success) {
+    throw new ApiError(429, 'rate_limited', 'Too many admin requests from this address; retry in a minute.', { headers: { 'retry-after': '60' } });
+  }
   if (config.adminToken === null) {
     throw new ApiError(403, 'admin_api_disabled', 'The admin API is disabled: ADMIN_TOKEN is not configured on this deployment.');
   }

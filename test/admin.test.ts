@@ -100,3 +100,17 @@ describe('admin API', () => {
     expect(res.body.error.reason).toBe('tenant_not_found');
   });
 });
+
+describe('admin API abuse', () => {
+  it('answers more than 60 admin calls a minute from one address with 429, guessing or not', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 62; i++) {
+      const res = await api('GET', `${tenantsUrl}/whoever`, { token: `guess-${i}`, headers: { 'cf-connecting-ip': '198.51.100.7' } });
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(60)).toEqual([429, 429]);
+    const other = await api('GET', `${tenantsUrl}/whoever`, { token: ADMIN_TOKEN, headers: { 'cf-connecting-ip': '198.51.100.8' } });
+    expect(other.status).toBe(404);
+  });
+});
