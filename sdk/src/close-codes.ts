@@ -1,4 +1,4 @@
-/** Close codes the MWS service sends (the same table as the service's README). */
+/** Close codes the MWS service sends (the same table as the service's README; the service imports this one). */
 export const CloseCode = {
   /** The tenant was deleted. Never reconnect. */
   TENANT_DELETED: 4000,
@@ -12,6 +12,8 @@ export const CloseCode = {
   INVALID_TOKEN: 4401,
   /** The tenant does not exist. Never reconnect. */
   TENANT_NOT_FOUND: 4404,
+  /** The client sent more than `ping`s: its socket only receives. Fix the client before reconnecting. */
+  POLICY_VIOLATION: 1008,
   /** A send to the socket failed and the server dropped it. Reconnect. */
   SEND_FAILED: 1011,
 } as const;
