@@ -72,6 +72,11 @@ export function tokenForShard(shard: number, secret: string): string {
   return shard === 0 ? secret : `${shard}~${secret}`;
 }
 
+/** The secret part of an opaque connect token, after its shard prefix. */
+export function tokenSecret(token: string): string {
+  return token.replace(/^\d{1,2}~/, '');
+}
+
 export function shardFromToken(token: string): number {
   const match = /^(\d{1,2})~/.exec(token);
   const shard = match ? Number(match[1]) : 0;

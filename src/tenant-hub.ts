@@ -19,6 +19,7 @@ import {
   shardOf,
   shardsForId,
   tokenForShard,
+  tokenSecret,
   type Cursor,
   type ShardLayout,
 } from './shards';
@@ -33,6 +34,7 @@ import {
   type TenantInfo,
   type TenantRecord,
 } from './tenant-record';
+import { ConnectTokens } from './connect-tokens';
 import { hashToken, randomToken } from './tokens';
 import { socketIdProblem, tagProblem, type AccessControl, type ConfigurationUpdate, type PushRequest, type Receivers, type SocketRequest } from './validation';
 
@@ -79,8 +81,6 @@ const MAX_SIGNING_KEYS = 3;
 /** A tenant has at most two security tokens; the set only guards against unbounded growth. */
 const MAX_VERIFIED_TOKENS = 4;
 const SOCKET_RECOUNT_MS = 1000;
-/** Bounds the in-memory copy of reservations; past it, connects read storage. */
-const MAX_RECENT_RESERVATIONS = 50_000;
 
 /**
  * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
@@ -100,20 +100,14 @@ export class TenantHub extends DurableObject<Env> {
   private readonly verifiedSecurityTokens = new Set<string>();
   /** Open + closing sockets, recounted at most every SOCKET_RECOUNT_MS; the exact count allocates every socket. */
   private socketEstimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
-  /** Redeemed connect tokens whose rows are deleted in the next flush, so a connect does not wait on a write. */
-  private readonly redeemed = new Set<string>();
-  /**
-   * Reservations made in this life of the object, by token (memory only; storage keeps hashes), so most connects
-   * need neither a hash nor a storage read. Storage stays the truth after a restart.
-   */
-  private readonly recentReservations = new Map<string, { id: string; tags: string[]; expiresAt: number }>();
+  private readonly connectTokens: ConnectTokens;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.ensureSchema();
+    this.connectTokens = new ConnectTokens(ctx.storage);
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -336,9 +330,7 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
-    const tokenHash = await hashToken(secret);
-    this.ctx.storage.sql.exec('INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)', tokenHash, id, JSON.stringify(tags), expiresAt);
-    if (this.recentReservations.size < MAX_RECENT_RESERVATIONS) this.recentReservations.set(secret, { id, tags, expiresAt });
+    await this.connectTokens.reserve(secret, { id, tags }, expiresAt);
     await this.ensureAlarm();
   }
 
@@ -378,12 +370,11 @@ export class TenantHub extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.TENANT_DELETED, 'tenant deleted');
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    this.ensureSchema();
+    this.connectTokens.ensureSchema();
+    this.connectTokens.forget();
     this.alarmKnownSet = false;
     this.tenantCache = undefined;
     this.verifiedSecurityTokens.clear();
-    this.redeemed.clear();
-    this.recentReservations.clear();
   }
 
   // ---- WebSockets ----
@@ -407,7 +398,7 @@ export class TenantHub extends DurableObject<Env> {
     if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
     let grant: { id: string; tags: string[] } | null;
     try {
-      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : await this.takeReservation(secretOf(token));
+      grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : await this.connectTokens.redeem(tokenSecret(token));
     } catch (err) {
       return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
     }
@@ -457,12 +448,7 @@ export class TenantHub extends DurableObject<Env> {
         open++;
       }
     }
-    this.ctx.storage.sql.exec('DELETE FROM reservations WHERE expires_at <= ?', now);
-    for (const [hash, r] of this.recentReservations) if (r.expiresAt <= now) this.recentReservations.delete(hash);
-    this.ctx.storage.sql.exec('DELETE FROM used_connect_tokens WHERE expires_at <= ?', now);
-    const pending = this.ctx.storage.sql
-      .exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM used_connect_tokens) AS n')
-      .one().n;
+    const pending = this.connectTokens.purgeExpired(now);
     const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
     if (next !== null) {
       await this.ctx.storage.setAlarm(next);
@@ -471,13 +457,6 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   // ---- internals ----
-
-  private ensureSchema(): void {
-    this.ctx.storage.sql.exec(
-      'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL)',
-    );
-    this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_connect_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
-  }
 
   private tenant(): TenantRecord | null {
     if (this.tenantCache === undefined) this.tenantCache = this.ctx.storage.kv.get<TenantRecord>(TENANT_KEY) ?? null;
@@ -578,8 +557,7 @@ export class TenantHub extends DurableObject<Env> {
     const problems = [claims.socketId === null ? null : socketIdProblem(claims.socketId), ...claims.tags.map(tagProblem)].filter((p) => p !== null);
     const tags = [...new Set(claims.tags)];
     if (problems.length > 0 || tags.length > MAX_TAGS_PER_SOCKET) throw new ApiError(401, 'invalid_claims', 'sid or tags break the documented limits.');
-    const inserted = this.ctx.storage.sql.exec('INSERT OR IGNORE INTO used_connect_tokens (jti, expires_at) VALUES (?, ?)', claims.jti, claims.expiresAt);
-    if (inserted.rowsWritten === 0) return null;
+    if (!this.connectTokens.spendJti(claims.jti, claims.expiresAt)) return null;
     return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
   }
 
@@ -610,49 +588,6 @@ export class TenantHub extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Redeems an unexpired reservation once. The read and the in-memory mark are synchronous, so two connects with
-   * one token cannot both win; the row's delete is batched into a flush just after, so the 101 does not wait for a
-   * storage write (a write holds every response of its event until it is durable:
-   * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
-   */
-  private async takeReservation(secret: string): Promise<{ id: string; tags: string[] } | null> {
-    if (this.redeemed.has(secret)) return null;
-    let reservation = this.recentReservations.get(secret) ?? null;
-    if (reservation !== null) this.recentReservations.delete(secret);
-    else {
-      const tokenHash = await hashToken(secret);
-      // Another connect with this token may have won while we hashed.
-      if (this.redeemed.has(secret)) return null;
-      reservation = this.storedReservation(tokenHash);
-    }
-    if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => void this.flushRedeemed(), 0);
-    this.redeemed.add(secret);
-    return reservation;
-  }
-
-  private storedReservation(tokenHash: string): { id: string; tags: string[]; expiresAt: number } | null {
-    const row = this.ctx.storage.sql
-      .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
-      .toArray()[0];
-    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
-  }
-
-  private async flushRedeemed(): Promise<void> {
-    const secrets = [...this.redeemed];
-    try {
-      const hashes = await Promise.all(secrets.map(hashToken));
-      this.ctx.storage.transactionSync(() => {
-        for (const hash of hashes) this.ctx.storage.sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
-      });
-      for (const secret of secrets) this.redeemed.delete(secret);
-    } catch (err) {
-      // The marks stay in memory, so the tokens stay spent; the alarm sweep removes the rows once they expire.
-      console.error('could not delete redeemed reservations', String(err));
-    }
-  }
-
   /** A socket as the API shows it: id and tags from its hibernation tags, connectedAt from its attachment. */
   private socketInfo(ws: WebSocket): SocketInfo {
     let id = '';
@@ -675,11 +610,6 @@ export class TenantHub extends DurableObject<Env> {
 
 /** The shard methods, as shard 0 calls them on itself or on a stub. */
 type ShardApi = Pick<TenantHub, 'shardDeliver' | 'shardReserve' | 'shardList' | 'shardGet' | 'shardClose' | 'shardCount' | 'shardAdopt' | 'shardWipe'>;
-
-/** The secret part of an opaque connect token (after its `k~` shard prefix). */
-function secretOf(token: string): string {
-  return token.replace(/^\d{1,2}~/, '');
-}
 
 function socketNotFound(id: string): ApiError {
   return new ApiError(404, 'socket_not_found', `No connected socket with id "${id}".`);

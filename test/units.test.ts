@@ -115,7 +115,7 @@ describe('fitCloseReason', () => {
 });
 
 describe('shards', async () => {
-  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard } = await import('../src/shards');
+  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret } = await import('../src/shards');
 
   it('puts an id on one stable shard and spreads ids evenly', () => {
     expect(shardOf('anything', 1)).toBe(0);
@@ -144,6 +144,8 @@ describe('shards', async () => {
     expect(shardFromToken(tokenForShard(0, 'secret'))).toBe(0);
     expect(shardFromToken(tokenForShard(13, 'secret'))).toBe(13);
     expect(shardFromToken('99~secret')).toBe(0);
+    expect(tokenSecret(tokenForShard(13, 'secret'))).toBe('secret');
+    expect(tokenSecret('secret')).toBe('secret');
     expect(decodeCursor(encodeCursor({ shard: 3, after: 'ż-id' }))).toEqual({ shard: 3, after: 'ż-id' });
     expect(decodeCursor('garbage')).toBeNull();
     expect(shardOf(idForShard(5, 8), 8)).toBe(5);

@@ -1,0 +1,109 @@
+import { hashToken } from './tokens';
+
+/** What an opaque connect token grants: one socket id with its tags, until it expires. */
+export interface Grant {
+  id: string;
+  tags: string[];
+}
+
+interface Reservation extends Grant {
+  expiresAt: number;
+}
+
+/** Bounds the in-memory copy of reservations; past it, connects read storage. */
+const MAX_REMEMBERED = 50_000;
+
+/**
+ * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
+ * restart; memory holds the tokens issued in this life of the object, so most connects need neither a hash nor a
+ * storage read. A redeemed token is marked in memory at once (synchronously, so two connects with one token cannot
+ * both win) and its row is deleted in a batched flush just after, so the 101 never waits for a storage write
+ * (a write holds every response of its event until it is durable:
+ * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
+ * Backend-minted JWTs are made single-use by recording their `jti` until they expire.
+ */
+export class ConnectTokens {
+  private readonly remembered = new Map<string, Reservation>();
+  private readonly redeemed = new Set<string>();
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.ensureSchema();
+  }
+
+  ensureSchema(): void {
+    this.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL)',
+    );
+    this.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_connect_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
+  }
+
+  async reserve(token: string, grant: Grant, expiresAt: number): Promise<void> {
+    this.storage.sql.exec(
+      'INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)',
+      await hashToken(token),
+      grant.id,
+      JSON.stringify(grant.tags),
+      expiresAt,
+    );
+    if (this.remembered.size < MAX_REMEMBERED) this.remembered.set(token, { ...grant, expiresAt });
+  }
+
+  /** The grant of an unexpired, unused token, spending it; null otherwise. */
+  async redeem(token: string): Promise<Grant | null> {
+    if (this.redeemed.has(token)) return null;
+    let reservation = this.remembered.get(token) ?? null;
+    if (reservation !== null) this.remembered.delete(token);
+    else {
+      const tokenHash = await hashToken(token);
+      // Another connect with this token may have won while we hashed.
+      if (this.redeemed.has(token)) return null;
+      reservation = this.stored(tokenHash);
+    }
+    if (reservation === null || reservation.expiresAt <= Date.now()) return null;
+    if (this.redeemed.size === 0) setTimeout(() => void this.flush(), 0);
+    this.redeemed.add(token);
+    return { id: reservation.id, tags: reservation.tags };
+  }
+
+  /** Records a backend-minted token's `jti`; false when it was used before. */
+  spendJti(jti: string, expiresAt: number): boolean {
+    return this.storage.sql.exec('INSERT OR IGNORE INTO used_connect_tokens (jti, expires_at) VALUES (?, ?)', jti, expiresAt).rowsWritten > 0;
+  }
+
+  /** Forgets what expired by `now`; returns how many tokens are still pending (the sweep runs while any are). */
+  purgeExpired(now: number): number {
+    this.storage.sql.exec('DELETE FROM reservations WHERE expires_at <= ?', now);
+    this.storage.sql.exec('DELETE FROM used_connect_tokens WHERE expires_at <= ?', now);
+    for (const [token, r] of this.remembered) if (r.expiresAt <= now) this.remembered.delete(token);
+    return this.storage.sql
+      .exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM used_connect_tokens) AS n')
+      .one().n;
+  }
+
+  /** Drops what memory holds, after the object's storage was erased. */
+  forget(): void {
+    this.remembered.clear();
+    this.redeemed.clear();
+  }
+
+  private stored(tokenHash: string): Reservation | null {
+    const row = this.storage.sql
+      .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
+      .toArray()[0];
+    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
+  }
+
+  private async flush(): Promise<void> {
+    const tokens = [...this.redeemed];
+    try {
+      const hashes = await Promise.all(tokens.map((token) => hashToken(token)));
+      this.storage.transactionSync(() => {
+        for (const hash of hashes) this.storage.sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
+      });
+      for (const token of tokens) this.redeemed.delete(token);
+    } catch (err) {
+      // The marks stay in memory, so the tokens stay spent; the sweep removes the rows once they expire.
+      console.error('could not delete redeemed reservations', String(err));
+    }
+  }
+}
