@@ -34,7 +34,7 @@ import {
   type TenantInfo,
   type TenantRecord,
 } from './tenant-record';
-import { ConnectTokens } from './connect-tokens';
+import { ConnectTokens, type Grant } from './connect-tokens';
 import { hashToken, randomToken } from './tokens';
 import { socketIdProblem, tagProblem, type AccessControl, type ConfigurationUpdate, type PushRequest, type Receivers, type SocketRequest } from './validation';
 
@@ -96,6 +96,8 @@ export class TenantHub extends DurableObject<Env> {
   private readonly remoteKeySets = new Map<string, JWTVerifyGetKey>();
   /** The tenant record as last read or written (undefined: not read yet in this life of the object). */
   private tenantCache: TenantRecord | null | undefined;
+  /** Likewise for the record of a shard k > 0. */
+  private shardRecordCache: ShardRecord | null | undefined;
   /** Bearer tokens already matched against the security-token hashes; cleared whenever the record changes. */
   private readonly verifiedSecurityTokens = new Set<string>();
   /** Open + closing sockets, recounted at most every SOCKET_RECOUNT_MS; the exact count allocates every socket. */
@@ -362,6 +364,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Stores what shard k needs to know about its tenant. */
   shardAdopt(record: ShardRecord): void {
     this.ctx.storage.kv.put(SHARD_KEY, record);
+    this.shardRecordCache = record;
     this.buckets.clear();
   }
 
@@ -374,6 +377,7 @@ export class TenantHub extends DurableObject<Env> {
     this.connectTokens.forget();
     this.alarmKnownSet = false;
     this.tenantCache = undefined;
+    this.shardRecordCache = undefined;
     this.verifiedSecurityTokens.clear();
   }
 
@@ -396,7 +400,7 @@ export class TenantHub extends DurableObject<Env> {
     }
     const token = new URL(request.url).searchParams.get('token');
     if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
-    let grant: { id: string; tags: string[] } | null;
+    let grant: Grant | null;
     try {
       grant = looksLikeJwt(token) ? await this.redeemConnectJwt(token, placement) : await this.connectTokens.redeem(tokenSecret(token));
     } catch (err) {
@@ -481,8 +485,9 @@ export class TenantHub extends DurableObject<Env> {
   private placement(): Placement | null {
     const tenant = this.tenant();
     if (tenant !== null) return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits: limitsOf(tenant), signingKeys: tenant.signingKeys ?? [] };
-    const shard = this.ctx.storage.kv.get<ShardRecord>(SHARD_KEY);
-    if (shard === undefined) return null;
+    if (this.shardRecordCache === undefined) this.shardRecordCache = this.ctx.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
+    const shard = this.shardRecordCache;
+    if (shard === null) return null;
     return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits: limitsOf(shard), signingKeys: shard.signingKeys };
   }
 
