@@ -1,4 +1,5 @@
 import { Router, type IRequest, type RouterType } from 'itty-router';
+import { decodeBase64urlJson } from './base64url';
 import { readConfig, type Config } from './config';
 import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
@@ -186,8 +187,7 @@ async function shardForConnect(ctx: RouteContext, token: string): Promise<number
 
 function unverifiedClaim(jwt: string, claim: string): unknown {
   try {
-    const payload = jwt.split('.')[1] ?? '';
-    return (JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>)[claim];
+    return (decodeBase64urlJson(jwt.split('.')[1] ?? '') as Record<string, unknown> | null)?.[claim];
   } catch {
     return undefined;
   }

@@ -1,3 +1,5 @@
+import { decodeBase64urlJson, encodeBase64url } from './base64url';
+
 /**
  * Spreading one tenant over several Durable Objects ("shards"), as pure functions.
  * A socket lives in the shard its id hashes to; shard 0 is the tenant's own object and holds its configuration.
@@ -98,15 +100,13 @@ export interface Cursor {
 }
 
 export function encodeCursor(cursor: Cursor): string {
-  const bytes = new TextEncoder().encode(JSON.stringify([cursor.shard, cursor.after]));
-  return btoa(String.fromCharCode(...bytes)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  return encodeBase64url(new TextEncoder().encode(JSON.stringify([cursor.shard, cursor.after])));
 }
 
 /** The cursor, or null when it is not one this service handed out. */
 export function decodeCursor(text: string): Cursor | null {
   try {
-    const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-    const value: unknown = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+    const value = decodeBase64urlJson(text);
     if (Array.isArray(value) && Number.isInteger(value[0]) && value[0] >= 0 && value[0] < MAX_SHARDS && typeof value[1] === 'string') {
       return { shard: value[0], after: value[1] };
     }

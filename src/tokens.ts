@@ -1,3 +1,5 @@
+import { encodeBase64url } from './base64url';
+
 /** Opaque secrets: generation, hashing for storage, and constant-time comparison. */
 
 const encoder = new TextEncoder();
@@ -5,7 +7,7 @@ const encoder = new TextEncoder();
 /** A fresh unguessable token: `prefix` + 256 random bits, base64url. */
 export function randomToken(prefix = ''): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return prefix + base64url(bytes);
+  return prefix + encodeBase64url(bytes);
 }
 
 /** SHA-256 of a token, hex. Tokens are stored only in this form. */
@@ -45,10 +47,4 @@ export function bearerToken(request: Request): string | null {
 
 async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest('SHA-256', encoder.encode(value));
-}
-
-function base64url(bytes: Uint8Array): string {
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

@@ -1,13 +1,15 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, connect, newTenant, push, type TestTenant } from './helpers';
+import { encodeBase64url } from '../src/base64url';
+
+const b64url = (value: unknown) => encodeBase64url(new TextEncoder().encode(JSON.stringify(value)));
 
 const SECRET = 'an-hs256-secret-of-at-least-32-characters!';
 const AUDIENCE = 'mws-test';
 const ISSUER = 'https://issuer.test/';
 const encoder = new TextEncoder();
 
-const b64url = (value: unknown) => btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
 
 async function hsToken(claims: JWTPayload, options: { secret?: string; exp?: string | number; nbf?: string | number; aud?: string; iss?: string } = {}) {
   const jwt = new SignJWT(claims)
