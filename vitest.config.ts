@@ -1,12 +1,22 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/** The console's files are Text modules for wrangler (see [[rules]] in wrangler.toml); the same for Vite. */
+const consoleAsText = {
+  name: 'console-as-text',
+  enforce: 'pre' as const,
+  transform(code: string, id: string) {
+    return /\/public\/console\/[^/]+\.(html|css|js)$/.test(id) ? { code: `export default ${JSON.stringify(code)};`, map: null } : null;
+  },
+};
+
 export default defineConfig({
   test: {
     projects: [
       {
         // Runs inside workerd, against the Worker and its Durable Objects.
         plugins: [
+          consoleAsText,
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {

@@ -19,7 +19,7 @@
  * Once listening it prints one line, `MWS listening on <url>`, on stdout. SIGINT/SIGTERM shut workerd down.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -74,6 +74,12 @@ function build(env) {
   if (result.status !== 0) fail(`build failed: npx ${args.join(' ')} exited with ${result.status ?? result.signal}`);
 }
 
+/** The bundle and the console's files beside it (`<hash>-index.html` etc., the Text [[rules]] of wrangler.toml). */
+function bundleModules() {
+  const text = readdirSync(DIST).filter((file) => /^[0-9a-f]+-.+\.(html|css|js)$/.test(file));
+  return [{ type: 'ESModule', path: BUNDLE }, ...text.map((file) => ({ type: 'Text', path: path.join(DIST, file) }))];
+}
+
 /** Miniflare worker options derived from wrangler.toml, so the served Worker matches what would be deployed. */
 function workerOptions(config, bindings) {
   const sqliteClasses = new Set(config.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
@@ -82,8 +88,7 @@ function workerOptions(config, bindings) {
   );
   return {
     name: config.name,
-    scriptPath: BUNDLE,
-    modules: true,
+    modules: bundleModules(),
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     durableObjects,

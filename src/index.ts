@@ -1,6 +1,6 @@
-import { handleRequest } from './router';
+import { handleRequest } from './worker/handler';
 
-export { TenantHub } from './tenant-hub';
+export { TenantHub } from './hub/tenant-hub';
 
 export default {
   fetch: (request, env) => handleRequest(request, env),

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { handleRequest } from '../src/router';
+import { handleRequest } from '../src/worker/handler';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connectSocket, newTenant } from './helpers';
 
 const tenantsUrl = `${ADMIN_BASE}/admin/tenants`;

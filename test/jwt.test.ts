@@ -1,9 +1,9 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, connect, newTenant, push, type TestTenant } from './helpers';
-import { encodeBase64url } from '../src/base64url';
+import { base64url } from 'jose';
 
-const b64url = (value: unknown) => encodeBase64url(new TextEncoder().encode(JSON.stringify(value)));
+const b64url = (value: unknown) => base64url.encode(JSON.stringify(value));
 
 const SECRET = 'an-hs256-secret-of-at-least-32-characters!';
 const AUDIENCE = 'mws-test';

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { shardObjectName } from '../src/shards';
+import { shardObjectName } from '../src/core/shards';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connect, connectSocket, hubStub, push, type TestSocket, type TestTenant } from './helpers';
 
 async function tenantWithShards(shards: number): Promise<TestTenant> {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { fitCloseReason } from '../src/close-codes';
-import { readConfig } from '../src/config';
-import { isStale, nextSweepAt } from '../src/keepalive';
-import { hibernationTags, resolveReceivers } from '../src/receivers';
-import { resolveTarget, tenantFromHost } from '../src/tenant';
-import { describeJsonError } from '../src/validation';
+import { fitCloseReason } from '../src/hub/close-codes';
+import { readConfig } from '../src/core/config';
+import { isStale, nextSweepAt } from '../src/core/keepalive';
+import { hibernationTags, resolveReceivers } from '../src/core/receivers';
+import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
+import { describeJsonError } from '../src/core/body';
 
 describe('tenantFromHost', () => {
   it.each([
@@ -115,7 +115,7 @@ describe('fitCloseReason', () => {
 });
 
 describe('shards', async () => {
-  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret } = await import('../src/shards');
+  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret } = await import('../src/core/shards');
 
   it('puts an id on one stable shard and spreads ids evenly', () => {
     expect(shardOf('anything', 1)).toBe(0);

@@ -1,4 +1,4 @@
-import { encodeBase64url } from './base64url';
+import { base64url } from 'jose';
 
 /** Opaque secrets: generation, hashing for storage, and constant-time comparison. */
 
@@ -7,7 +7,7 @@ const encoder = new TextEncoder();
 /** A fresh unguessable token: `prefix` + 256 random bits, base64url. */
 export function randomToken(prefix = ''): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return prefix + encodeBase64url(bytes);
+  return prefix + base64url.encode(bytes);
 }
 
 /** SHA-256 of a token, hex. Tokens are stored only in this form. */

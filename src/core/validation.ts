@@ -1,17 +1,21 @@
 import { ApiError, type FieldError } from './errors';
 import {
-  MAX_BODY_BYTES,
   MAX_ID_LENGTH,
+  MAX_LIST_LIMIT,
+  MAX_POLICY_ENTRIES,
+  MAX_POLICY_ENTRY_LENGTH,
+  MAX_SHARDS,
+  MIN_HS256_SECRET_LENGTH,
   MAX_RECEIVER_SOCKETS,
   MAX_RECEIVER_TAGS,
   MAX_TAG_LENGTH,
   MAX_TAGS_PER_SOCKET,
+  LIMIT_RANGES,
+  type TenantLimits,
 } from './limits';
-import { isValidTenantName } from './tenant';
 import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
-import { LIMIT_RANGES, type TenantLimits } from './tenant-limits';
-import { decodeCursor, MAX_SHARDS, type Cursor } from './shards';
+import { decodeCursor, type Cursor } from './shards';
 
 export type AccessControl = 'custom' | 'none' | 'jwt';
 export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
@@ -44,76 +48,15 @@ export interface ConfigurationUpdate {
   jwt?: JwtSettings;
 }
 
+/** Lowercase DNS label: what a tenant may be called. */
+export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function isValidTenantName(name: string): boolean {
+  return TENANT_NAME_PATTERN.test(name);
+}
+
 /** Socket ids: letters, digits and `._:@-`; `*` is reserved for "every socket". */
 export const SOCKET_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
-
-/**
- * Reads a request body of at most MAX_BODY_BYTES and parses it as JSON.
- * 413 when it is larger; 422 (with the line and column) when it is not JSON.
- */
-export async function readJsonBody(request: Request, options: { emptyAs?: unknown } = {}): Promise<unknown> {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw payloadTooLarge();
-  // With a declared length the runtime delivers exactly that many bytes, so one native read is safe;
-  // a chunked body is counted as it streams.
-  const bytes = Number.isFinite(declared) ? new Uint8Array(await request.arrayBuffer()) : await readLimited(request, MAX_BODY_BYTES);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw ApiError.unprocessable([{ reason: 'invalid_encoding', property: null, message: 'Body is not valid UTF-8.' }]);
-  }
-  if (text.trim() === '') {
-    if (options.emptyAs !== undefined) return options.emptyAs;
-    throw ApiError.unprocessable([{ reason: 'invalid_json', property: null, message: 'Body is empty; expected a JSON object.' }]);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw ApiError.unprocessable([{ reason: 'invalid_json', property: null, message: describeJsonError(text, err) }]);
-  }
-}
-
-async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw payloadTooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-function payloadTooLarge(): ApiError {
-  return new ApiError(413, 'payload_too_large', `Request body exceeds ${MAX_BODY_BYTES} bytes.`);
-}
-
-/** "Body is not valid JSON at line 3, column 9: Expected double-quoted property name". */
-export function describeJsonError(text: string, err: unknown): string {
-  const raw = err instanceof Error ? err.message : String(err);
-  const position = /position (\d+)/.exec(raw);
-  const detail = raw.replace(/\s*in JSON at position \d+.*$/s, '').replace(/,\s*".*$/s, '').trim();
-  if (!position) return `Body is not valid JSON: ${detail}.`;
-  const offset = Number(position[1]);
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  const column = offset - before.lastIndexOf('\n');
-  return `Body is not valid JSON at line ${line}, column ${column}: ${detail}.`;
-}
 
 /** Collects field errors, then throws them together as one 422. */
 class FieldErrors {
@@ -203,9 +146,6 @@ export function parseConfiguration(body: unknown): ConfigurationUpdate {
   return update;
 }
 
-const MIN_HS256_SECRET_LENGTH = 32;
-const MAX_POLICY_ENTRIES = 100;
-
 function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     errors.add('invalid_type', 'jwt', 'jwt must be an object.');
@@ -235,7 +175,7 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
     errors.add('required', 'jwt.policy', 'jwt.policy is required: {"read": [...], "write": [...]}.');
     return undefined;
   }
-  const entry = (s: string): Problem | null => (POLICY_ENTRY_PATTERN.test(s) && s.length <= 256 ? null : { reason: 'invalid_value', message: 'must be "*", "user:<sub>" or "group:<name>".' });
+  const entry = (s: string): Problem | null => (POLICY_ENTRY_PATTERN.test(s) && s.length <= MAX_POLICY_ENTRY_LENGTH ? null : { reason: 'invalid_value', message: 'must be "*", "user:<sub>" or "group:<name>".' });
   const read = stringList(errors, policy.read, 'jwt.policy.read', { maxItems: MAX_POLICY_ENTRIES, check: entry }) ?? [];
   const write = stringList(errors, policy.write, 'jwt.policy.write', { maxItems: MAX_POLICY_ENTRIES, check: entry }) ?? [];
   return {
@@ -290,16 +230,14 @@ function shardsField(errors: FieldErrors, value: unknown): number {
   return value;
 }
 
-export const DEFAULT_LIST_LIMIT = 1000;
-
 /** Validates `GET /v1/sockets?limit=&cursor=`. */
 export function parseListQuery(params: URLSearchParams): { limit: number; cursor: Cursor | null } {
   const errors = new FieldErrors();
   const rawLimit = params.get('limit');
-  let limit = DEFAULT_LIST_LIMIT;
+  let limit = MAX_LIST_LIMIT;
   if (rawLimit !== null) {
     limit = Number(rawLimit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > DEFAULT_LIST_LIMIT) errors.add('invalid_value', 'limit', `limit must be a whole number from 1 to ${DEFAULT_LIST_LIMIT}.`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) errors.add('invalid_value', 'limit', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}.`);
   }
   const rawCursor = params.get('cursor');
   const cursor = rawCursor === null || rawCursor === '' ? null : decodeCursor(rawCursor);

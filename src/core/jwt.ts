@@ -8,6 +8,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ApiError } from './errors';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS } from './limits';
 import type { AccessPolicy } from './policy';
 
 /** How a tenant in `jwt` mode verifies its end users' tokens. Exactly one of secret, jwks, jwksUrl is set. */
@@ -36,9 +37,6 @@ export interface SigningKey {
 
 export const END_USER_ALGORITHMS_HMAC = ['HS256'];
 export const END_USER_ALGORITHMS_PUBLIC_KEY = ['RS256', 'ES256'];
-/** Backend-minted connect tokens may be valid for at most this long, which bounds what replay protection stores. */
-export const MAX_CONNECT_JWT_LIFETIME_SECONDS = 3600;
-const CLOCK_TOLERANCE_SECONDS = 5;
 
 const encoder = new TextEncoder();
 
@@ -49,7 +47,7 @@ export function looksLikeJwt(token: string): boolean {
 
 /** Verifies an end user's token against the tenant's settings; throws a 401 ApiError saying why it failed. */
 export async function verifyEndUserToken(token: string, settings: JwtSettings, remoteKeySets: Map<string, JWTVerifyGetKey>): Promise<JWTPayload> {
-  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: CLOCK_TOLERANCE_SECONDS };
+  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS };
   try {
     if (settings.secret !== undefined) {
       return (await jwtVerify(token, encoder.encode(settings.secret), { ...options, algorithms: END_USER_ALGORITHMS_HMAC })).payload;
@@ -82,7 +80,7 @@ export async function verifyConnectToken(token: string, tenant: string, keys: re
         if (key === undefined) throw new errors.JWKSNoMatchingKey();
         return encoder.encode(key.secret);
       },
-      { audience: tenant, algorithms: ['HS256'], requiredClaims: ['exp', 'jti'], clockTolerance: CLOCK_TOLERANCE_SECONDS },
+      { audience: tenant, algorithms: ['HS256'], requiredClaims: ['exp', 'jti'], clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS },
     ));
   } catch (err) {
     throw jwtError(err);

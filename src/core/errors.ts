@@ -65,8 +65,11 @@ export function unwrap<T>(outcome: Outcome<T>): T {
   throw ApiError.fromData(outcome.error);
 }
 
-/** Renders any thrown value as the service's JSON error response. Unknown errors become a 500 that leaks nothing. */
-export function errorResponse(err: unknown, context: { method: string; path: string }): Response {
+/**
+ * The one place an error becomes a response, for REST calls and refused upgrades alike. Unknown errors become a
+ * 500 that leaks nothing; `context` names where it happened in the log (a route, or a tenant and shard).
+ */
+export function errorResponse(err: unknown, context: string): Response {
   const apiError = err instanceof ApiError ? err : internalError(err, context);
   const body =
     apiError.status === 422 && apiError.errors
@@ -78,14 +81,14 @@ export function errorResponse(err: unknown, context: { method: string; path: str
   });
 }
 
-function internalError(err: unknown, context: { method: string; path: string }): ApiError {
+function internalError(err: unknown, context: string): ApiError {
   if (isDurableObjectUnavailable(err)) {
-    console.warn('tenant object unavailable', context.method, context.path, String(err));
+    console.warn('tenant object unavailable', context, String(err));
     return new ApiError(503, 'service_unavailable', 'The tenant is briefly unavailable; retry shortly.', {
       headers: { 'retry-after': '1' },
     });
   }
-  console.error('unhandled error', context.method, context.path, err instanceof Error ? err.stack ?? err.message : String(err));
+  console.error('unhandled error', context, err instanceof Error ? (err.stack ?? err.message) : String(err));
   return new ApiError(500, 'internal_error', 'Internal server error.');
 }
 

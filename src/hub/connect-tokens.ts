@@ -1,4 +1,10 @@
-import { hashToken } from './tokens';
+import { ApiError } from '../core/errors';
+import { looksLikeJwt, verifyConnectToken } from '../core/jwt';
+import { MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
+import { idForShard, tokenSecret } from '../core/shards';
+import { hashToken } from '../core/tokens';
+import { socketIdProblem, tagProblem } from '../core/validation';
+import type { Placement } from './tenant-store';
 
 /** What an opaque connect token grants: one socket id with its tags, until it expires. */
 export interface Grant {
@@ -9,9 +15,6 @@ export interface Grant {
 interface Reservation extends Grant {
   expiresAt: number;
 }
-
-/** Bounds the in-memory copy of reservations; past it, connects read storage. */
-const MAX_REMEMBERED = 50_000;
 
 /**
  * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
@@ -45,10 +48,28 @@ export class ConnectTokens {
       JSON.stringify(grant.tags),
       expiresAt,
     );
-    if (this.remembered.size < MAX_REMEMBERED) this.remembered.set(token, { ...grant, expiresAt });
+    if (this.remembered.size < MAX_REMEMBERED_RESERVATIONS) this.remembered.set(token, { ...grant, expiresAt });
   }
 
-  /** The grant of an unexpired, unused token, spending it; null otherwise. */
+  /**
+   * What a connect token grants, spending it: an opaque token from a reservation, or a JWT a backend minted.
+   * Null when it is unknown, used or expired; throws a 401 ApiError when a JWT does not verify.
+   */
+  redeemAny(token: string, placement: Placement): Promise<Grant | null> {
+    return looksLikeJwt(token) ? this.redeemJwt(token, placement) : this.redeem(tokenSecret(token));
+  }
+
+  /** Verifies a backend-minted connect JWT and records its `jti` so it works once. */
+  async redeemJwt(token: string, placement: Placement): Promise<Grant | null> {
+    const claims = await verifyConnectToken(token, placement.tenant, placement.signingKeys);
+    const problems = [claims.socketId === null ? null : socketIdProblem(claims.socketId), ...claims.tags.map(tagProblem)].filter((p) => p !== null);
+    const tags = [...new Set(claims.tags)];
+    if (problems.length > 0 || tags.length > MAX_TAGS_PER_SOCKET) throw new ApiError(401, 'invalid_claims', 'sid or tags break the documented limits.');
+    if (!this.spendJti(claims.jti, claims.expiresAt)) return null;
+    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
+  }
+
+  /** The grant of an unexpired, unused opaque token, spending it; null otherwise. */
   async redeem(token: string): Promise<Grant | null> {
     if (this.redeemed.has(token)) return null;
     let reservation = this.remembered.get(token) ?? null;

@@ -1,7 +1,4 @@
-import type { Config } from './config';
-
-/** Lowercase DNS label: what a tenant may be called. */
-export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+import type { Config } from '../core/config';
 
 /** Where a request is aimed: a tenant's API (with the path inside it), or the apex host that names no tenant. */
 export type Target =
@@ -45,10 +42,6 @@ export function tenantFromHost(hostname: string, rootDomain: string | null): str
     return labels[0] ?? null;
   }
   return labels.length >= 3 ? (labels[0] ?? null) : null;
-}
-
-export function isValidTenantName(name: string): boolean {
-  return TENANT_NAME_PATTERN.test(name);
 }
 
 function isIpAddress(host: string): boolean {

@@ -1,6 +1,6 @@
 import type { JwtSettings, SigningKey } from './jwt';
 import { SINGLE_SHARD, type ShardLayout } from './shards';
-import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './tenant-limits';
+import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
 import type { AccessControl } from './validation';
 
 /** What a tenant's own object (shard 0) stores about it. Security tokens are kept only as SHA-256 hashes, newest first. */

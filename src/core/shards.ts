@@ -1,14 +1,10 @@
-import { decodeBase64urlJson, encodeBase64url } from './base64url';
+import { base64url } from 'jose';
+import { MAX_PREVIOUS_LAYOUTS, MAX_SHARDS } from './limits';
 
 /**
  * Spreading one tenant over several Durable Objects ("shards"), as pure functions.
  * A socket lives in the shard its id hashes to; shard 0 is the tenant's own object and holds its configuration.
  */
-
-/** Most shards one tenant may have: 64 x 32,000 sockets. */
-export const MAX_SHARDS = 64;
-/** Shard counts a tenant used before, kept so sockets placed under them stay reachable by id. */
-export const MAX_PREVIOUS_LAYOUTS = 8;
 
 export interface ShardLayout {
   /** Where new sockets are placed. */
@@ -100,13 +96,13 @@ export interface Cursor {
 }
 
 export function encodeCursor(cursor: Cursor): string {
-  return encodeBase64url(new TextEncoder().encode(JSON.stringify([cursor.shard, cursor.after])));
+  return base64url.encode(JSON.stringify([cursor.shard, cursor.after]));
 }
 
 /** The cursor, or null when it is not one this service handed out. */
 export function decodeCursor(text: string): Cursor | null {
   try {
-    const value = decodeBase64urlJson(text);
+    const value: unknown = JSON.parse(new TextDecoder().decode(base64url.decode(text)));
     if (Array.isArray(value) && Number.isInteger(value[0]) && value[0] >= 0 && value[0] < MAX_SHARDS && typeof value[1] === 'string') {
       return { shard: value[0], after: value[1] };
     }

@@ -1,0 +1,90 @@
+/**
+ * Every limit of the service, in one place. The README's "Limits" table lists the same numbers.
+ * Platform limits: https://developers.cloudflare.com/durable-objects/platform/limits/
+ */
+
+// ---- Requests ----
+
+/** Largest accepted request body. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Receivers of one message. */
+export const MAX_RECEIVER_SOCKETS = 1000;
+export const MAX_RECEIVER_TAGS = 100;
+/** Socket pages: `GET /v1/sockets?limit=` defaults to and is capped at this. */
+export const MAX_LIST_LIMIT = 1000;
+
+// ---- Sockets ----
+
+/** Socket ids and tags: length in characters. The platform allows 256 per hibernation tag; ours carry a 4-char prefix. */
+export const MAX_ID_LENGTH = 128;
+export const MAX_TAG_LENGTH = 128;
+/**
+ * The platform allows 10 tags per hibernatable WebSocket, and the socket id takes one.
+ * https://developers.cloudflare.com/durable-objects/api/state/#acceptwebsocket
+ */
+export const MAX_TAGS_PER_SOCKET = 9;
+/** WebSocket close reasons must fit in 123 UTF-8 bytes, or `close()` throws. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+/**
+ * The platform refuses the 32,769th hibernatable WebSocket of one object, closing ones included;
+ * we stop below it so the refusal is ours, with a clear reason.
+ */
+export const MAX_SOCKETS_PER_OBJECT = 32_000;
+/** A push-only socket that sends more than this many non-`ping` messages in the window is closed with 1008. */
+export const CLIENT_MESSAGES_PER_WINDOW = 20;
+export const CLIENT_MESSAGE_WINDOW_MS = 10_000;
+/** How often the object recounts its sockets for the cap; in between it counts what it accepted. */
+export const SOCKET_RECOUNT_MS = 1000;
+
+// ---- Tenants ----
+
+/** At most two security tokens are valid at once: the newest and the one it replaced. */
+export const MAX_SECURITY_TOKENS = 2;
+/** Backend signing keys for connect JWTs. */
+export const MAX_SIGNING_KEYS = 3;
+/** Most shards one tenant may have: 64 x 32,000 sockets. */
+export const MAX_SHARDS = 64;
+/** Shard counts a tenant used before, kept so sockets placed under them stay reachable by id. */
+export const MAX_PREVIOUS_LAYOUTS = 8;
+
+/** Per-tenant caps the operator sets through the admin API. */
+export interface TenantLimits {
+  /** Sustained pushes per second (bursts of twice that are allowed). */
+  pushesPerSecond: number;
+  /** Sustained WebSocket connection attempts per second, per object (bursts of twice that). */
+  connectsPerSecond: number;
+  /** Connected sockets at once, per object (shard). */
+  maxSockets: number;
+}
+
+export const DEFAULT_TENANT_LIMITS: TenantLimits = {
+  pushesPerSecond: 1000,
+  connectsPerSecond: 500,
+  maxSockets: MAX_SOCKETS_PER_OBJECT,
+};
+
+/** Allowed [min, max] of each limit. */
+export const LIMIT_RANGES: Record<keyof TenantLimits, [number, number]> = {
+  pushesPerSecond: [1, 100_000],
+  connectsPerSecond: [1, 100_000],
+  maxSockets: [1, MAX_SOCKETS_PER_OBJECT],
+};
+
+/** Burst size for a sustained per-second rate. */
+export const burstFor = (perSecond: number): number => perSecond * 2;
+
+// ---- Tokens ----
+
+/** Backend-minted connect tokens may be valid for at most this long, which bounds what replay protection stores. */
+export const MAX_CONNECT_JWT_LIFETIME_SECONDS = 3600;
+/** Clock skew accepted on `exp`, `nbf` and `iat`. */
+export const JWT_CLOCK_TOLERANCE_SECONDS = 5;
+/** HS256 secrets a tenant configures for end-user JWTs. */
+export const MIN_HS256_SECRET_LENGTH = 32;
+/** Entries in each of a jwt policy's `read` and `write` lists, and their length. */
+export const MAX_POLICY_ENTRIES = 100;
+export const MAX_POLICY_ENTRY_LENGTH = 256;
+/** Connect-token reservations an object keeps in memory; past it, connects read storage. */
+export const MAX_REMEMBERED_RESERVATIONS = 50_000;
+/** Security tokens already verified, kept in memory (a tenant has at most MAX_SECURITY_TOKENS). */
+export const MAX_VERIFIED_TOKENS = 4;

@@ -1,0 +1,79 @@
+import { ApiError } from '../core/errors';
+import { allShards, encodeCursor, idsByShard, shardsForId, type Cursor } from '../core/shards';
+import { layoutOf, type TenantRecord } from '../core/tenant-record';
+import type { PushRequest, Receivers } from '../core/validation';
+import type { ShardCalls } from './shard-calls';
+import type { SocketInfo } from './sockets';
+
+export interface SocketPage {
+  results: SocketInfo[];
+  cursor: string | null;
+}
+
+/**
+ * Delivers on every shard a push can reach, in parallel: id pushes only where those ids live, tag and `"*"`
+ * pushes everywhere. A shard that fails is tried once more; if it fails again the push is answered 503 with
+ * what was delivered, since a blind retry would duplicate on the shards that succeeded.
+ */
+export async function fanOut(shards: ShardCalls, tenant: TenantRecord, push: PushRequest): Promise<number> {
+  const layout = layoutOf(tenant);
+  const { sockets, tags } = push.receivers;
+  const everywhere = (sockets?.includes('*') ?? false) || (tags?.length ?? 0) > 0;
+  const byShard = idsByShard(sockets?.includes('*') ? [] : (sockets ?? []), layout);
+  // Remote shards first: shard 0 sends synchronously, and the others should not wait for it.
+  const targets = (everywhere ? allShards(layout) : [...byShard.keys()]).sort((a, b) => Number(a === 0) - Number(b === 0));
+  const receiversFor = (shard: number): Receivers =>
+    sockets?.includes('*') ? { sockets: ['*'], tags: null } : { sockets: byShard.get(shard) ?? null, tags };
+  const deliver = (shard: number) => shards.one(tenant.name, shard, (hub) => hub.shardDeliver(receiversFor(shard), push.data));
+  const settled = await Promise.allSettled(targets.map(deliver));
+  let sent = 0;
+  let failed = 0;
+  for (const [i, result] of settled.entries()) {
+    if (result.status === 'fulfilled') sent += result.value;
+    else {
+      const retry = await deliver(targets[i] as number).catch(() => null);
+      if (retry === null) failed++;
+      else sent += retry;
+    }
+  }
+  if (failed > 0) {
+    throw new ApiError(503, 'partial_delivery', `Delivered to ${sent} sockets, but ${failed} of ${targets.length} shards did not answer; a retry may duplicate.`, {
+      headers: { 'retry-after': '1' },
+    });
+  }
+  return sent;
+}
+
+/** Connected sockets, a page at a time, shard after shard, in id order within a shard. */
+export async function listPage(shards: ShardCalls, tenant: TenantRecord, limit: number, cursor: Cursor | null): Promise<SocketPage> {
+  const collected: { shard: number; info: SocketInfo }[] = [];
+  for (const shard of allShards(layoutOf(tenant))) {
+    if (cursor !== null && shard < cursor.shard) continue;
+    const after = cursor !== null && shard === cursor.shard ? cursor.after : '';
+    const page = await shards.one(tenant.name, shard, (hub) => hub.shardList(after, limit + 1 - collected.length));
+    collected.push(...page.map((info) => ({ shard, info })));
+    if (collected.length > limit) break;
+  }
+  if (collected.length <= limit) return { results: collected.map((c) => c.info), cursor: null };
+  const shown = collected.slice(0, limit);
+  const last = shown[shown.length - 1] as { shard: number; info: SocketInfo };
+  return { results: shown.map((c) => c.info), cursor: encodeCursor({ shard: last.shard, after: last.info.id }) };
+}
+
+/** The socket with this id on whichever shard holds it, or null. */
+export async function findSocket(shards: ShardCalls, tenant: TenantRecord, id: string): Promise<SocketInfo | null> {
+  const found = await shards.each(tenant.name, shardsForId(id, layoutOf(tenant)), (hub) => hub.shardGet(id));
+  return found.find((s) => s !== null) ?? null;
+}
+
+/** Closes the sockets with this id wherever they are; returns how many were closed. */
+export async function closeSocket(shards: ShardCalls, tenant: TenantRecord, id: string): Promise<number> {
+  const closed = await shards.each(tenant.name, shardsForId(id, layoutOf(tenant)), (hub) => hub.shardClose(id));
+  return closed.reduce((a, b) => a + b, 0);
+}
+
+/** Open sockets on every shard. */
+export async function countSockets(shards: ShardCalls, tenant: TenantRecord): Promise<number> {
+  const counts = await shards.each(tenant.name, allShards(layoutOf(tenant)), (hub) => hub.shardCount());
+  return counts.reduce((a, b) => a + b, 0);
+}

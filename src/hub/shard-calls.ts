@@ -1,0 +1,26 @@
+import { shardObjectName } from '../core/shards';
+import type { TenantHub } from './tenant-hub';
+
+/** The shard methods, as shard 0 calls them on itself or on another shard's stub. */
+export type ShardApi = Pick<
+  TenantHub,
+  'shardDeliver' | 'shardReserve' | 'shardList' | 'shardGet' | 'shardClose' | 'shardCount' | 'shardAdopt' | 'shardWipe'
+>;
+
+/** Calls shard methods of one tenant: on this object directly for shard 0, through a stub for the others. */
+export class ShardCalls {
+  constructor(
+    private readonly self: ShardApi,
+    private readonly namespace: DurableObjectNamespace<TenantHub>,
+  ) {}
+
+  async one<T>(tenant: string, shard: number, call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>> {
+    if (shard === 0) return await call(this.self, 0);
+    const stub = this.namespace.get(this.namespace.idFromName(shardObjectName(tenant, shard))) as unknown as ShardApi;
+    return await call(stub, shard);
+  }
+
+  each<T>(tenant: string, shards: readonly number[], call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>[]> {
+    return Promise.all(shards.map((shard) => this.one(tenant, shard, call)));
+  }
+}

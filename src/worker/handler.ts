@@ -1,0 +1,36 @@
+import { readConfig } from '../core/config';
+import { ApiError, errorResponse } from '../core/errors';
+import { shardObjectName } from '../core/shards';
+import { isValidTenantName } from '../core/validation';
+import { shardForConnect } from './connect';
+import { serveConsole } from './console';
+import { preflightResponse, withCors } from './cors';
+import { apexRouter, hub, tenantRouter, type RouteContext } from './routes';
+import { resolveTarget } from './tenant-host';
+
+/**
+ * The Worker's fetch handler: resolves the tenant from the host or the gateway prefix, sends WebSocket upgrades
+ * straight to their shard (the hot connect path skips the router), serves the console, and routes the rest.
+ */
+export async function handleRequest(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  const config = readConfig(env);
+  const target = resolveTarget(url, config);
+  if (request.method === 'OPTIONS') return preflightResponse(request);
+  if (target.kind === 'apex') return apexRouter.fetch(request, { env, config, tenant: '', base: url.origin });
+  try {
+    if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
+    const context: RouteContext = { env, config, tenant: target.tenant, base: target.base };
+    if (target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      const shard = await shardForConnect(target.tenant, url.searchParams.get('token') ?? '', () => hub(context));
+      return await hub(context, shardObjectName(target.tenant, shard)).fetch(request);
+    }
+    const consolePage = serveConsole(request, target.path);
+    if (consolePage !== null) return consolePage;
+    const routedUrl = new URL(url);
+    routedUrl.pathname = target.path;
+    return await tenantRouter.fetch(new Request(routedUrl, request), context);
+  } catch (err) {
+    return withCors(errorResponse(err, `${request.method} ${url.pathname}`), request);
+  }
+}
