@@ -12,6 +12,6 @@ export function isStale(lastPingAt: Date | null, now: number, intervalMs: number
 }
 
 /** When the next sweep is due, or null when nothing is left to watch (the alarm then stops). */
-export function nextSweepAt(now: number, intervalMs: number, openSockets: number, pendingReservations: number): number | null {
-  return openSockets > 0 || pendingReservations > 0 ? now + intervalMs : null;
+export function nextSweepAt(now: number, intervalMs: number, sockets: number, pendingReservations: number): number | null {
+  return sockets > 0 || pendingReservations > 0 ? now + intervalMs : null;
 }

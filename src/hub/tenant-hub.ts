@@ -235,9 +235,8 @@ export class TenantHub extends DurableObject<Env> {
     if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
     try {
       this.limiter.spend('connect', placement.limits.connectsPerSecond);
-      if (this.sockets.heldCount() >= placement.limits.maxSockets) {
-        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
-      }
+      const refusal = this.sockets.capRefusal(placement.limits.maxSockets);
+      if (refusal !== null) throw new ApiError(503, 'tenant_full', refusal, { headers: { 'retry-after': '10' } });
     } catch (err) {
       return errorResponse(err, `upgrade (${this.where()})`);
     }
@@ -267,13 +266,16 @@ export class TenantHub extends DurableObject<Env> {
     this.sockets.onError(ws, error);
   }
 
-  /** The keepalive sweep: closes stale sockets, forgets expired tokens, and stops when nothing is left to watch. */
+  /**
+   * The keepalive sweep: closes stale sockets, recounts backlogs, forgets expired tokens, and stops when nothing is
+   * left to watch (closing sockets are watched too: their backlog counts until they are gone).
+   */
   override async alarm(): Promise<void> {
     this.alarmKnownSet = false;
     const now = Date.now();
-    const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
+    const { open, closing } = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
     const pending = this.connectTokens.purgeExpired(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
+    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open + closing, pending);
     if (next !== null) {
       await this.ctx.storage.setAlarm(next);
       this.alarmKnownSet = true;
