@@ -10,6 +10,7 @@
  *   npm run bench -- --sockets 2000    another socket count
  *   npm run bench -- --rounds 5        rounds per case (default 3; the table shows the median round)
  *   npm run bench -- --only mws,floor  a subset of the servers (floor, mws, mws-sharded, ws)
+ * After the rounds, one more case per server: clients that stop reading (bench/slow-clients-case.mjs).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { runSlowClientsCase } from './slow-clients-case.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -245,8 +247,8 @@ function mwsApi(base, shards = 1) {
     async reserve(id, tags) {
       return (await postOk(`${tenantBase}/v1/sockets`, JSON.stringify({ id, tags }), auth(), 201)).uri;
     },
-    async push(data, target, id) {
-      const receivers = target === 'all' ? { sockets: ['*'], tags: null } : target === 'tag' ? { sockets: null, tags: [TAG] } : { sockets: [id], tags: null };
+    async push(data, target, id, tag = TAG) {
+      const receivers = target === 'all' ? { sockets: ['*'], tags: null } : target === 'tag' ? { sockets: null, tags: [tag] } : { sockets: [id], tags: null };
       return (await postOk(`${tenantBase}/v1/messages`, JSON.stringify({ data, receivers }), auth(), 201)).sent;
     },
   };
@@ -258,8 +260,8 @@ function floorApi(base) {
     async reserve(id, tags) {
       return `${base.replace(/^http/, 'ws')}/connect?id=${encodeURIComponent(id)}&tags=${encodeURIComponent(tags.join(','))}`;
     },
-    async push(data, target, id) {
-      const query = target === 'all' ? '' : target === 'tag' ? `?tag=${TAG}` : `?id=${encodeURIComponent(id)}`;
+    async push(data, target, id, tag = TAG) {
+      const query = target === 'all' ? '' : target === 'tag' ? `?tag=${tag}` : `?id=${encodeURIComponent(id)}`;
       return (await postOk(`${base}/push${query}`, data, { 'content-type': 'text/plain; charset=utf-8' }, 200)).sent;
     },
   };
@@ -672,10 +674,17 @@ function report(results) {
 }
 
 /** The issue's targets, checked on this run's numbers (null when MWS or the floor was not run). */
-function checkTargets(results) {
+function checkTargets(results, slow) {
   const mws = results.find((r) => r.perSocket.server === 'mws');
   const floor = results.find((r) => r.perSocket.server === 'floor');
-  if (!mws || !floor) return [];
+  const slowTargets = slow
+    .filter((r) => r.server.startsWith('mws'))
+    .flatMap((r) => [
+      { target: `${r.server}, clients that stop reading: RSS growth MiB <= 64`, ratio: r.growthMiB, limit: 64, higherIsBetter: false },
+      { target: `${r.server}, clients that stop reading: healthy lost + duplicated + out of order + closed = 0`, ratio: r.lost + r.duplicated + r.outOfOrder + r.healthyClosed, limit: 0, higherIsBetter: false },
+    ])
+    .map((t) => ({ ...t, met: t.higherIsBetter ? t.ratio >= t.limit : t.ratio <= t.limit }));
+  if (!mws || !floor) return slowTargets;
   const caseRatio = (name, pick) => ratio(pick(mws.cases.find((c) => c.case === name)), pick(floor.cases.find((c) => c.case === name)));
   const targets = [];
   for (const name of CASES.filter((c) => !c.paced && c.target !== 'id').map((c) => c.name)) {
@@ -687,7 +696,7 @@ function checkTargets(results) {
   targets.push({ target: 'paced p99 <= 1.5 × floor', ratio: caseRatio(paced, (c) => c.latencyMs.p99), limit: 1.5, higherIsBetter: false });
   const allCases = results.flatMap((r) => r.cases);
   targets.push({ target: 'lost and duplicated = 0 (all servers, all cases)', ratio: allCases.reduce((n, c) => n + c.lost + c.duplicated, 0), limit: 0, higherIsBetter: false });
-  return targets.map((t) => ({ ...t, met: t.ratio !== null && (t.higherIsBetter ? t.ratio >= t.limit : t.ratio <= t.limit) }));
+  return [...targets.map((t) => ({ ...t, met: t.ratio !== null && (t.higherIsBetter ? t.ratio >= t.limit : t.ratio <= t.limit) })), ...slowTargets];
 }
 
 function machine() {
@@ -776,7 +785,15 @@ async function main() {
       perSocket: aggregateConnects(connects[i]),
       cases: CASES.map((c) => aggregate(rounds.get(`${c.name}\u0000${t.name}`))),
     }));
-    finish(startedAt, m, results);
+    log('\n== clients that stop reading');
+    const slow = [];
+    for (const target of targets) {
+      await closeAll(target.sockets);
+      const result = await runSlowClientsCase(target, target.api, () => serverStats(target.child.pid).rssBytes / 2 ** 20);
+      log(`   ${target.name}: RSS +${result.growthMiB} MiB over ${result.baselineMiB} MiB, healthy lost ${result.lost} dup ${result.duplicated}, stuck closed with 4008: ${result.stuckClosedWith4008}`);
+      slow.push(result);
+    }
+    finish(startedAt, m, results, slow);
   } finally {
     shuttingDown = true;
     for (const target of targets) await closeAll(target.sockets);
@@ -784,16 +801,23 @@ async function main() {
   }
 }
 
-function finish(startedAt, m, results) {
+function finish(startedAt, m, results, slow) {
   const { sockets, deliveries } = report(results);
-  const targets = checkTargets(results);
+  const targets = checkTargets(results, slow);
+  const slowTable = table(
+    ['server', 'baseline RSS MiB', 'peak RSS MiB', 'growth MiB', 'healthy lost', 'dup', 'out of order', 'healthy closed', 'stuck closed 4008'],
+    slow.map((r) => [r.server, r.baselineMiB, r.peakMiB, r.growthMiB, r.lost, r.duplicated, r.outOfOrder, r.healthyClosed, `${r.stuckClosedWith4008}/10`]),
+  );
   const summary = targets.map((t) => `${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.ratio}`).join('\n');
   const otherLoad = results.flatMap((r) => r.cases.map((c) => c.otherCpuCores ?? 0));
   const header =
     `MWS benchmark, ${startedAt.toISOString().slice(0, 10)}, ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, ` +
     `Node ${m.node}, workerd ${m.workerd}, ${SOCKETS} sockets, median of ${ROUNDS} round(s)${flags.quick ? ' (quick)' : ''}, ` +
     `load average at start ${m.loadAverage.join(' ')}, other processes used up to ${Math.max(0, ...otherLoad)} cores during a case`;
-  process.stdout.write(`\n${header}\n\nPer socket\n\n${sockets}\n\nDeliveries\n\n${deliveries}\n\nTargets (MWS vs floor)\n\n${summary}\n`);
+  process.stdout.write(
+    `\n${header}\n\nPer socket\n\n${sockets}\n\nDeliveries\n\n${deliveries}\n\n` +
+      `Clients that stop reading (10 stuck + 10 healthy, 100 × 512 KiB to their tag)\n\n${slowTable}\n\nTargets (MWS vs floor)\n\n${summary}\n`,
+  );
   mkdirSync(path.dirname(flags.out), { recursive: true });
   const json = {
     date: startedAt.toISOString(),
@@ -801,12 +825,14 @@ function finish(startedAt, m, results) {
     options: { sockets: SOCKETS, quick: flags.quick, rounds: ROUNDS, cases: CASES },
     servers: results.map((r) => r.perSocket),
     cases: results.flatMap((r) => r.cases),
+    slowClients: slow,
     targets,
     durationSeconds: round((Date.now() - startedAt.getTime()) / 1000, 1),
   };
   writeFileSync(flags.out, `${JSON.stringify(json, null, 2)}\n`);
   log(`\nwrote ${path.relative(process.cwd(), flags.out)} (${json.durationSeconds} s)`);
-  process.exitCode = json.cases.some((c) => c.lost > 0 || c.duplicated > 0) ? 1 : 0;
+  const slowFailed = slow.some((r) => r.server.startsWith('mws') && r.lost + r.duplicated + r.outOfOrder + r.healthyClosed > 0);
+  process.exitCode = slowFailed || json.cases.some((c) => c.lost > 0 || c.duplicated > 0) ? 1 : 0;
 }
 
 main().catch((err) => {

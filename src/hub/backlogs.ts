@@ -92,7 +92,7 @@ export class Backlogs {
       this.closeSlow(open[i] as WebSocket, `backlog: this object's clients left over ${OBJECT_BACKLOG_BYTES / MiB} MiB unread`);
     }
     // Sockets closing with a backlog keep it counted until they are gone; recount only after more was sent.
-    this.rebalanceAbove = Math.max(OBJECT_BACKLOG_BYTES, this.total + OBJECT_BACKLOG_BYTES / 8);
+    this.rebalanceAbove = Math.max(OBJECT_BACKLOG_BYTES, this.total + OBJECT_BACKLOG_BYTES / 4);
   }
 
   private tally(ws: WebSocket, now: number): Tally {
