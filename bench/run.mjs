@@ -33,6 +33,12 @@ const CASE_IDLE_TIMEOUT_MS = 10_000;
 const CASE_MAX_MS = 60_000;
 const SETTLE_MS = 300;
 const TAG = 't10';
+/**
+ * Clients ping after every this many bytes they read, as a client that takes a lot should: a ping answered in
+ * order shows the server it keeps up (MWS closes sockets that take more than a client is assumed to read without
+ * one; README, "Slow and stuck clients"). Every server answers `ping` with `pong`, the floor included.
+ */
+const PING_EVERY_BYTES = 256 * 1024;
 const TENANT = 'bench';
 
 // ---------------------------------------------------------------- options
@@ -341,7 +347,16 @@ function onMessage(server, index, data) {
 function openSocket(server, index, uri) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(uri, { perMessageDeflate: false });
-    ws.on('message', (data) => onMessage(server, index, data));
+    let unacknowledged = 0;
+    ws.on('message', (data) => {
+      if (data.length === 4 && data[0] === 0x70 && data.toString() === 'pong') return;
+      onMessage(server, index, data);
+      unacknowledged += data.length;
+      if (unacknowledged >= PING_EVERY_BYTES) {
+        unacknowledged = 0;
+        ws.send('ping');
+      }
+    });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));

@@ -1,5 +1,6 @@
 /**
- * The floor: the least a Durable Object can do to push to hibernatable WebSockets.
+ * The floor: the least a Durable Object can do to push to hibernatable WebSockets (answering the keepalive `ping`
+ * as MWS does, in the runtime).
  *   GET  /connect?id=<id>&tags=a,b   upgrade; the socket is tagged `sid:<id>` and `tag:<t>` for each tag
  *   POST /push[?id=<id>|?tag=<t>]     body = the message; `ws.send(body)` to every matching socket
  * No auth, no JSON, no storage, no validation: every number MWS reaches is measured against this.
@@ -7,6 +8,11 @@
 import { DurableObject } from 'cloudflare:workers';
 
 export class Floor extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
+  }
+
   async fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === '/connect') {

@@ -43,13 +43,13 @@ export const SOCKET_RECOUNT_MS = 1000;
 
 const MiB = 1024 * 1024;
 /** A socket whose estimated backlog would pass this is closed with 4008. */
-export const SOCKET_BACKLOG_BYTES = 4 * MiB;
+export const SOCKET_BACKLOG_BYTES = 2 * MiB;
 /** When the sockets of one object together pass this, the ones with the largest backlog are closed with 4008. */
-export const OBJECT_BACKLOG_BYTES = 32 * MiB;
+export const OBJECT_BACKLOG_BYTES = 16 * MiB;
 /** What a client that reads is assumed to take at least, per second, between the `ping`s that prove it reads. */
-export const ASSUMED_DRAIN_BYTES_PER_SECOND = 1 * MiB;
+export const ASSUMED_DRAIN_BYTES_PER_SECOND = MiB / 2;
 /** The object budget never closes a socket whose backlog is below this. */
-export const SHED_FLOOR_BYTES = 2 * MiB;
+export const SHED_FLOOR_BYTES = MiB / 2;
 /** A socket the server closed and whose client has not answered after this long is reported by the sweep. */
 export const CLOSING_GRACE_MS = 30_000;
 

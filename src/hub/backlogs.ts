@@ -6,10 +6,12 @@ const MiB = 1024 * 1024;
 
 /** What the object knows of one socket's backlog. In memory only: after hibernation a socket starts from zero. */
 interface Tally {
-  /** Bytes sent that the client has not shown it read; frozen once the socket is closing. */
+  /** The estimated backlog: bytes sent that the client has not shown it read, drained at the assumed rate. */
   bytes: number;
   /** When `bytes` was last drained (epoch ms). */
   at: number;
+  /** Bytes sent since the last ping that cleared the backlog, not drained: what a closing socket may still hold. */
+  unconfirmed: number;
   /** The ping timestamp that last cleared the backlog (epoch ms; 0: none). */
   pingAt: number;
   /** When the socket started closing (epoch ms; 0: it is open). */
@@ -18,12 +20,14 @@ interface Tally {
 
 /**
  * The backlog budget of one object's sockets (rules in core/backlog.ts): each socket's estimated backlog, their
- * total, and closing (4008, through `closeSlow`) the sockets that take more than their share. The send path costs
- * a map lookup and a few additions; reading ping timestamps and walking all sockets happen only over budget.
+ * total, and closing (4008, through `closeSlow`) the sockets that take more than their share. A socket that is
+ * closing counts with everything sent since its last ping until it is gone: the runtime keeps its unsent frames
+ * until the client reads them or the connection ends, and closing it frees none of them. The send path costs a
+ * map lookup and a few additions; reading ping timestamps and walking all sockets happen only over budget.
  */
 export class Backlogs {
   private readonly tallies = new WeakMap<WebSocket, Tally>();
-  /** The tallies' sum as of their last update: never below the truth, recomputed by `rebalance`. */
+  /** The tallies' sum as of their last update (never below what `rebalance` would count): when over budget, it recounts. */
   private total = 0;
   private rebalanceAbove = OBJECT_BACKLOG_BYTES;
 
@@ -39,8 +43,10 @@ export class Backlogs {
     this.total += after - tally.bytes;
     tally.bytes = after;
     tally.at = now;
+    tally.unconfirmed += bytes;
     if (after > SOCKET_BACKLOG_BYTES && !this.clearedByPing(ws, tally, bytes)) {
       tally.bytes -= bytes;
+      tally.unconfirmed -= bytes;
       this.total -= bytes;
       this.closeSlow(ws, `backlog: over ${SOCKET_BACKLOG_BYTES / MiB} MiB sent that the client has not read`);
       return false;
@@ -52,11 +58,17 @@ export class Backlogs {
     return true;
   }
 
-  /** Marks `ws` as closing (its backlog stays counted until it is gone); false if it already was. */
-  markClosing(ws: WebSocket, now: number): boolean {
+  /**
+   * Marks `ws` as closing; false if it already was. When the server closed it, what it was sent since its last ping
+   * counts until it is gone. When its client closed it, nothing does: the runtime drops it once it is answered.
+   */
+  markClosing(ws: WebSocket, now: number, byClient: boolean): boolean {
     const tally = this.tally(ws, now);
     if (tally.closedAt !== 0) return false;
     tally.closedAt = now;
+    if (byClient) tally.unconfirmed = 0;
+    this.total += tally.unconfirmed - tally.bytes;
+    tally.bytes = tally.unconfirmed;
     return true;
   }
 
@@ -78,13 +90,15 @@ export class Backlogs {
     for (const ws of this.ctx.getWebSockets()) {
       const tally = this.tallies.get(ws);
       if (tally === undefined) continue;
-      if (tally.closedAt === 0 && ws.readyState === WebSocket.OPEN) {
-        tally.bytes = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, 0);
-        tally.at = now;
-        if (tally.bytes > SHED_FLOOR_BYTES) this.clearedByPing(ws, tally, 0);
-        open.push(ws);
-        backlogs.push(tally.bytes);
+      if (tally.closedAt !== 0 || ws.readyState !== WebSocket.OPEN) {
+        total += tally.unconfirmed;
+        continue;
       }
+      tally.bytes = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, 0);
+      tally.at = now;
+      if (tally.bytes > SHED_FLOOR_BYTES / 4) this.clearedByPing(ws, tally, 0);
+      open.push(ws);
+      backlogs.push(tally.bytes);
       total += tally.bytes;
     }
     this.total = total;
@@ -98,7 +112,7 @@ export class Backlogs {
   private tally(ws: WebSocket, now: number): Tally {
     let tally = this.tallies.get(ws);
     if (tally === undefined) {
-      tally = { bytes: 0, at: now, pingAt: 0, closedAt: 0 };
+      tally = { bytes: 0, at: now, unconfirmed: 0, pingAt: 0, closedAt: 0 };
       this.tallies.set(ws, tally);
     }
     return tally;
@@ -111,6 +125,7 @@ export class Backlogs {
     tally.pingAt = pingAt;
     this.total -= tally.bytes - keep;
     tally.bytes = keep;
+    tally.unconfirmed = keep;
     return true;
   }
 }

@@ -124,7 +124,7 @@ export class Sockets {
    * close frame (or no connection) to answer, so nothing is sent back, as partyserver does.
    */
   onClientClose(ws: WebSocket, code: number): void {
-    if (this.backlogs.markClosing(ws, Date.now())) this.open.count--;
+    if (this.backlogs.markClosing(ws, Date.now(), true)) this.open.count--;
     if (code === 1005 || code === 1006 || code === 1015 || code < 1000) return;
     closeQuietly(ws, code, '');
   }
@@ -164,7 +164,7 @@ export class Sockets {
 
   /** Every close the server starts: the socket leaves the open count at once, whether or not its client answers. */
   private closeByServer(ws: WebSocket, code: number, reason: string): void {
-    if (ws.readyState === WebSocket.OPEN && this.backlogs.markClosing(ws, Date.now())) this.open.count--;
+    if (ws.readyState === WebSocket.OPEN && this.backlogs.markClosing(ws, Date.now(), false)) this.open.count--;
     closeQuietly(ws, code, reason);
   }
 
