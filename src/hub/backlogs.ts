@@ -30,6 +30,8 @@ export class Backlogs {
   /** The tallies' sum as of their last update (never below what `rebalance` would count): when over budget, it recounts. */
   private total = 0;
   private rebalanceAbove = OBJECT_BACKLOG_BYTES;
+  /** When the last recount ran: once per event is enough (the clock stands still within one, pings are read between). */
+  private rebalancedAt = 0;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -51,7 +53,7 @@ export class Backlogs {
       this.closeSlow(ws, `backlog: over ${SOCKET_BACKLOG_BYTES / MiB} MiB sent that the client has not read`);
       return false;
     }
-    if (this.total > this.rebalanceAbove) {
+    if (this.total > this.rebalanceAbove && now !== this.rebalancedAt) {
       this.rebalance(now);
       return ws.readyState === WebSocket.OPEN;
     }
@@ -84,6 +86,7 @@ export class Backlogs {
    * the object's budget, closes the open sockets with the largest backlog above SHED_FLOOR_BYTES.
    */
   rebalance(now: number): void {
+    this.rebalancedAt = now;
     let total = 0;
     const open: WebSocket[] = [];
     const backlogs: number[] = [];
@@ -96,7 +99,7 @@ export class Backlogs {
       }
       tally.bytes = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, 0);
       tally.at = now;
-      if (tally.bytes > SHED_FLOOR_BYTES / 4) this.clearedByPing(ws, tally, 0);
+      if (tally.bytes > SHED_FLOOR_BYTES / 8) this.clearedByPing(ws, tally, 0);
       open.push(ws);
       backlogs.push(tally.bytes);
       total += tally.bytes;

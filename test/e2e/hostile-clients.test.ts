@@ -60,7 +60,7 @@ describe('hostile and faulty clients against npm start', () => {
   it('closes clients that stop reading with 4008, keeps workerd within 64 MiB of its baseline, and healthy clients get every message in order', async () => {
     const tenant = await createTenant('stuck', { accessControl: 'none' });
     const anonymousUri = async () => (await call('GET', `${tenant.base}/v1/websocket_uri`)).body.uri as string;
-    const healthy = await Promise.all(Array.from({ length: 3 }, async () => openHealthyClient(await anonymousUri())));
+    const healthy = await Promise.all(Array.from({ length: 10 }, async () => openHealthyClient(await anonymousUri())));
     // The same traffic first without stuck clients, so the baseline is workerd's memory under that load.
     const warm = 'w'.repeat(512 * 1024);
     for (let i = 0; i < 100; i++) await call('POST', `${tenant.base}/v1/messages`, { data: warm, receivers: { sockets: ['*'] } });
