@@ -55,12 +55,21 @@ export interface TenantLimits {
   connectsPerSecond: number;
   /** Connected sockets at once, per object (shard). */
   maxSockets: number;
+  /** Longest a tenant may keep history (`history.maxAgeSeconds` is capped here). */
+  historyMaxAgeSeconds: number;
+  /** Most messages a tenant may keep per shard (`history.maxMessages` is capped here). */
+  historyMaxMessages: number;
+  /** Most bytes of message data a shard keeps in history; the oldest go first past it. */
+  historyMaxBytes: number;
 }
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   pushesPerSecond: 1000,
   connectsPerSecond: 500,
   maxSockets: MAX_SOCKETS_PER_OBJECT,
+  historyMaxAgeSeconds: 24 * 3600,
+  historyMaxMessages: 100_000,
+  historyMaxBytes: 64 * 1024 * 1024,
 };
 
 /** Allowed [min, max] of each limit. */
@@ -68,6 +77,10 @@ export const LIMIT_RANGES: Record<keyof TenantLimits, [number, number]> = {
   pushesPerSecond: [1, 100_000],
   connectsPerSecond: [1, 100_000],
   maxSockets: [1, MAX_SOCKETS_PER_OBJECT],
+  historyMaxAgeSeconds: [1, 7 * 24 * 3600],
+  historyMaxMessages: [1, 1_000_000],
+  // The platform stores at most 10 GB per object: https://developers.cloudflare.com/durable-objects/platform/limits/
+  historyMaxBytes: [1024 * 1024, 1024 * 1024 * 1024],
 };
 
 /** Burst size for a sustained per-second rate. */
@@ -88,3 +101,33 @@ export const MAX_POLICY_ENTRY_LENGTH = 256;
 export const MAX_REMEMBERED_RESERVATIONS = 50_000;
 /** Security tokens already verified, kept in memory (a tenant has at most MAX_SECURITY_TOKENS). */
 export const MAX_VERIFIED_TOKENS = 4;
+
+// ---- History and the mws.v2 protocol ----
+
+/** What a tenant keeps when it sets nothing: the last 2 minutes, at most 10,000 messages per shard. */
+export const DEFAULT_HISTORY_MAX_AGE_SECONDS = 120;
+export const DEFAULT_HISTORY_MAX_MESSAGES = 10_000;
+/**
+ * Trims run in batches, so history holds up to this fraction more than asked (plus HISTORY_TRIM_SLACK_MIN messages)
+ * and messages outlive their age by up to that fraction of it: one DELETE per batch, not one per push.
+ */
+export const HISTORY_TRIM_SLACK_FRACTION = 1 / 16;
+export const HISTORY_TRIM_SLACK_MIN = 16;
+/** History rows read per query while replaying. */
+export const REPLAY_BATCH_ROWS = 256;
+/** Bytes a mws.v2 socket may have been sent and not yet acknowledged; past it the socket is paused until it acks. */
+export const V2_WINDOW_BYTES = 1024 * 1024;
+/** A mws.v2 client may send this many frames (acks) per window besides `ping`; past it, 1008. */
+export const V2_CLIENT_FRAMES_PER_WINDOW = 300;
+/** Longest accepted `resume` query parameter. */
+export const MAX_RESUME_PARAM_LENGTH = 512;
+
+// ---- Idempotent publish ----
+
+/** `Idempotency-Key` values: 1 to this many printable ASCII characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** How long a key is remembered, and how many keys a tenant's object keeps at most (the oldest go first). */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
+export const MAX_IDEMPOTENCY_KEYS = 100_000;
+/** A push still in flight after this long is taken as abandoned (its object restarted): a retry may complete it. */
+export const IDEMPOTENCY_IN_FLIGHT_MS = 60_000;

@@ -1,3 +1,4 @@
+import { historyPolicy, type HistorySettings } from './history-rules';
 import type { JwtSettings, SigningKey } from './jwt';
 import { SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
@@ -13,6 +14,8 @@ export interface TenantRecord {
   limits?: Partial<TenantLimits>;
   signingKeys?: SigningKey[];
   layout?: ShardLayout;
+  /** What the tenant chose; defaults and the operator's caps apply on top (historyPolicy). */
+  history?: Partial<HistorySettings>;
 }
 
 /** What shard k > 0 of a tenant stores: enough to accept and serve its own sockets. Shard 0 keeps it current. */
@@ -22,6 +25,7 @@ export interface ShardRecord {
   layout: ShardLayout;
   limits: Partial<TenantLimits>;
   signingKeys: SigningKey[];
+  history?: Partial<HistorySettings>;
 }
 
 export interface TenantInfo {
@@ -40,6 +44,8 @@ export interface ConfigurationView {
   jwt: (Omit<JwtSettings, 'secret'> & { secret?: 'configured' }) | null;
   limits: TenantLimits;
   shards: number;
+  /** The history settings in force: the tenant's, within the operator's caps. */
+  history: HistorySettings;
 }
 
 export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
@@ -52,7 +58,7 @@ export function layoutOf(tenant: TenantRecord): ShardLayout {
 
 /** The record shard k needs, derived from the tenant's. */
 export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord {
-  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [] };
+  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [], history: tenant.history ?? {} };
 }
 
 export function configurationView(tenant: TenantRecord): ConfigurationView {
@@ -62,5 +68,12 @@ export function configurationView(tenant: TenantRecord): ConfigurationView {
     jwt: tenant.jwt === undefined ? null : ({ ...jwt, ...(secret !== undefined ? { secret: 'configured' } : {}) } as ConfigurationView['jwt']),
     limits: limitsOf(tenant),
     shards: layoutOf(tenant).shards,
+    history: historySettingsOf(tenant),
   };
+}
+
+/** The history settings in force for a tenant or shard record (without the byte cap, which is the operator's alone). */
+export function historySettingsOf(record: { history?: Partial<HistorySettings>; limits?: Partial<TenantLimits> }): HistorySettings {
+  const { mode, maxAgeSeconds, maxMessages } = historyPolicy(record.history, limitsOf(record));
+  return { mode, maxAgeSeconds, maxMessages };
 }

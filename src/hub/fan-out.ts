@@ -1,8 +1,9 @@
 import { ApiError } from '../core/errors';
 import { allShards, encodeCursor, idsByShard, shardsForId, type Cursor } from '../core/shards';
 import { layoutOf, type TenantRecord } from '../core/tenant-record';
-import type { PushRequest, Receivers } from '../core/validation';
+import type { Receivers } from '../core/validation';
 import type { ShardCalls } from './shard-calls';
+import type { OutboundMessage } from './tenant-hub';
 import type { SocketInfo } from './sockets';
 
 export interface SocketPage {
@@ -15,16 +16,16 @@ export interface SocketPage {
  * pushes everywhere. A shard that fails is tried once more; if it fails again the push is answered 503 with
  * what was delivered, since a blind retry would duplicate on the shards that succeeded.
  */
-export async function fanOut(shards: ShardCalls, tenant: TenantRecord, push: PushRequest): Promise<number> {
+export async function fanOut(shards: ShardCalls, tenant: TenantRecord, receivers: Receivers, message: OutboundMessage): Promise<number> {
   const layout = layoutOf(tenant);
-  const { sockets, tags } = push.receivers;
+  const { sockets, tags } = receivers;
   const everywhere = (sockets?.includes('*') ?? false) || (tags?.length ?? 0) > 0;
   const byShard = idsByShard(sockets?.includes('*') ? [] : (sockets ?? []), layout);
   // Remote shards first: shard 0 sends synchronously, and the others should not wait for it.
   const targets = (everywhere ? allShards(layout) : [...byShard.keys()]).sort((a, b) => Number(a === 0) - Number(b === 0));
   const receiversFor = (shard: number): Receivers =>
     sockets?.includes('*') ? { sockets: ['*'], tags: null } : { sockets: byShard.get(shard) ?? null, tags };
-  const deliver = (shard: number) => shards.one(tenant.name, shard, (hub) => hub.shardDeliver(receiversFor(shard), push.data));
+  const deliver = (shard: number) => shards.one(tenant.name, shard, (hub) => hub.shardDeliver(receiversFor(shard), message));
   const settled = await Promise.allSettled(targets.map(deliver));
   let sent = 0;
   let failed = 0;

@@ -3,13 +3,11 @@ import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from '../core/receivers';
 import type { Receivers } from '../core/validation';
+import { connectedAtOf, type SocketAttachment } from './attachment';
 import { CloseCode, closeQuietly } from './close-codes';
 
-/**
- * Kept on each hibernatable socket and survives eviction: only when it connected (epoch ms). Its id and tags are
- * its hibernation tags already (`ctx.getTags`), so the attachment stays a few bytes (the platform allows 2 KiB).
- */
-type SocketAttachment = number;
+/** Sends a message to a mws.v2 socket and says whether it counts as sent; undefined for a raw socket. */
+export type V2Sender = (ws: WebSocket) => boolean | undefined;
 
 export interface SocketInfo {
   id: string;
@@ -29,24 +27,44 @@ export class Sockets {
     private readonly where: () => string,
   ) {}
 
-  /** Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end. */
-  accept(id: string, tags: readonly string[]): WebSocket {
+  /**
+   * Accepts a socket for `id`, closing any older connection with that id (4003, after `onReplaced` saw it);
+   * returns both ends.
+   */
+  accept(id: string, tags: readonly string[], attachment: SocketAttachment, onReplaced?: (older: WebSocket) => void): { client: WebSocket; server: WebSocket } {
     for (const older of this.ctx.getWebSockets(socketIdTag(id))) {
+      onReplaced?.(older);
       closeQuietly(older, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
     this.estimate.count++;
-    const connectedAt: SocketAttachment = Date.now();
-    server.serializeAttachment(connectedAt);
-    return client;
+    server.serializeAttachment(attachment);
+    return { client, server };
   }
 
-  /** Sends `data` to the matching sockets; returns how many it was written to. */
-  deliver(receivers: Receivers, data: string): number {
+  /**
+   * Sends to the matching sockets: raw ones get `data` as one frame, mws.v2 ones go through `sendV2` (null when
+   * this object has none). Returns how many sockets it counts as sent.
+   */
+  deliver(receivers: Receivers, data: string | Uint8Array, sendV2: V2Sender | null): number {
     let sent = 0;
-    for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) if (this.trySend(ws, data)) sent++;
+    for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) {
+      const v2 = sendV2?.(ws);
+      if (v2 === undefined ? this.trySend(ws, data) : v2) sent++;
+    }
     return sent;
+  }
+
+  /** The id and user tags of a socket, from its hibernation tags. */
+  identity(ws: WebSocket): { id: string; tags: string[] } {
+    let id = '';
+    const tags: string[] = [];
+    for (const tag of this.ctx.getTags(ws)) {
+      if (tag.startsWith(SOCKET_ID_PREFIX)) id = tag.slice(SOCKET_ID_PREFIX.length);
+      else if (tag.startsWith(USER_TAG_PREFIX)) tags.push(tag.slice(USER_TAG_PREFIX.length));
+    }
+    return { id, tags };
   }
 
   /** Up to `limit` open sockets with ids after `after`, in id order. */
@@ -125,12 +143,13 @@ export class Sockets {
     return open;
   }
 
-  private open(tag?: string): WebSocket[] {
+  /** Open sockets, all or those with a hibernation tag. */
+  open(tag?: string): WebSocket[] {
     return this.ctx.getWebSockets(tag).filter((ws) => ws.readyState === WebSocket.OPEN);
   }
 
   /** Sends without ever throwing out of the delivery loop; a socket whose send fails is closed and so leaves the list. */
-  private trySend(ws: WebSocket, data: string): boolean {
+  private trySend(ws: WebSocket, data: string | Uint8Array): boolean {
     if (ws.readyState !== WebSocket.OPEN) return false;
     try {
       ws.send(data);
@@ -144,12 +163,7 @@ export class Sockets {
 
   /** A socket as the API shows it: id and tags from its hibernation tags, connectedAt from its attachment. */
   private info(ws: WebSocket): SocketInfo {
-    let id = '';
-    const tags: string[] = [];
-    for (const tag of this.ctx.getTags(ws)) {
-      if (tag.startsWith(SOCKET_ID_PREFIX)) id = tag.slice(SOCKET_ID_PREFIX.length);
-      else if (tag.startsWith(USER_TAG_PREFIX)) tags.push(tag.slice(USER_TAG_PREFIX.length));
-    }
-    return { id, connectedAt: new Date(ws.deserializeAttachment() as SocketAttachment).toISOString(), tags };
+    const { id, tags } = this.identity(ws);
+    return { id, connectedAt: new Date(connectedAtOf(ws.deserializeAttachment() as SocketAttachment)).toISOString(), tags };
   }
 }

@@ -8,17 +8,29 @@ import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
+import { chooseProtocol, V2_PROTOCOL } from '../core/frames';
+import { DEFAULT_HISTORY_SETTINGS, historyPolicy } from '../core/history-rules';
+import { DEFAULT_TENANT_LIMITS } from '../core/limits';
 import { CloseCode, closeQuietly } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
 import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
+import { FlowControl } from './flow-control';
+import { History } from './history';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { V2Protocol } from './v2-protocol';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
 export type { SocketPage } from './fan-out';
+
+/** A message as shards deliver it: the id clients see, and text or bytes. */
+export interface OutboundMessage {
+  id: string;
+  data: string | Uint8Array;
+}
 
 export interface Reservation {
   id: string;
@@ -39,6 +51,9 @@ export class TenantHub extends DurableObject<Env> {
   private readonly store: TenantStore;
   private readonly sockets: Sockets;
   private readonly connectTokens: ConnectTokens;
+  private readonly history: History;
+  private readonly flow: FlowControl;
+  private readonly v2: V2Protocol;
   private readonly limiter = new RateLimiter();
   private alarmKnownSet = false;
 
@@ -51,6 +66,11 @@ export class TenantHub extends DurableObject<Env> {
     this.store = new TenantStore(ctx.storage, this.shards);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
+    const policy = () => this.store.placement()?.history ?? historyPolicy(DEFAULT_HISTORY_SETTINGS, DEFAULT_TENANT_LIMITS);
+    // The lease outlives maxAge by three sweeps, the sweep renewing it while mws.v2 sockets stay.
+    this.history = new History(ctx.storage, policy, 3 * this.config.keepaliveIntervalMs, () => this.flow.anyOpen());
+    this.flow = new FlowControl(this.sockets, this.history, () => this.where());
+    this.v2 = new V2Protocol(this.sockets, this.history, this.flow);
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -118,9 +138,9 @@ export class TenantHub extends DurableObject<Env> {
       const { tenant } = await this.store.authorize(bearer, 'push');
       this.limiter.spend('push', limitsOf(tenant).pushesPerSecond);
       const layout = layoutOf(tenant);
-      const id = crypto.randomUUID();
-      if (layout.shards === 1 && layout.previous.length === 0) return { id, sent: this.shardDeliver(push.receivers, push.data) };
-      return { id, sent: await fanOut(this.shards, tenant, push) };
+      const message: OutboundMessage = { id: crypto.randomUUID(), data: push.data };
+      if (layout.shards === 1 && layout.previous.length === 0) return { id: message.id, sent: this.shardDeliver(push.receivers, message) };
+      return { id: message.id, sent: await fanOut(this.shards, tenant, push.receivers, message) };
     });
   }
 
@@ -179,9 +199,12 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
 
-  /** Sends `data` to this shard's matching sockets; returns how many it was written to. */
-  shardDeliver(receivers: Receivers, data: string): number {
-    return this.sockets.deliver(receivers, data);
+  /** Records the message in this shard's history (when it records) and sends it to the matching sockets. */
+  shardDeliver(receivers: Receivers, message: OutboundMessage): number {
+    const stored = this.history.append(message.id, receivers, message.data, Date.now());
+    // Stored history ages out on the alarm even when no socket keeps it running.
+    if (stored !== null && !this.alarmKnownSet) void this.ensureAlarm();
+    return this.sockets.deliver(receivers, message.data, this.flow.liveSender(stored));
   }
 
   async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
@@ -220,6 +243,8 @@ export class TenantHub extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.connectTokens.ensureSchema();
     this.connectTokens.forget();
+    this.history.forget();
+    this.history.ensureSchema();
     this.alarmKnownSet = false;
     this.store.forget();
   }
@@ -229,6 +254,7 @@ export class TenantHub extends DurableObject<Env> {
   /**
    * WebSocket upgrades with `?token=`: an opaque token from a reservation, or a JWT a backend minted.
    * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
+   * Offering the `mws.v2` subprotocol opts into envelopes and resume (`&resume=`); otherwise the socket is raw.
    */
   override async fetch(request: Request): Promise<Response> {
     const placement = this.store.placement();
@@ -241,7 +267,8 @@ export class TenantHub extends DurableObject<Env> {
     } catch (err) {
       return errorResponse(err, `upgrade (${this.where()})`);
     }
-    const token = new URL(request.url).searchParams.get('token');
+    const params = new URL(request.url).searchParams;
+    const token = params.get('token');
     if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
     let grant: Grant | null;
     try {
@@ -250,20 +277,27 @@ export class TenantHub extends DurableObject<Env> {
       return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
     }
     if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    const client = this.sockets.accept(grant.id, grant.tags);
+    if (chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL) {
+      const client = await this.v2.open(grant, params.get('resume'), placement.shard);
+      await this.ensureAlarm();
+      return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': V2_PROTOCOL } });
+    }
+    const { client } = this.sockets.accept(grant.id, grant.tags, Date.now(), (older) => this.v2.onGone(older));
     await this.ensureAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override webSocketMessage(ws: WebSocket): void {
-    this.sockets.onClientMessage(ws);
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (!this.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws);
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
+    this.v2.onGone(ws);
     this.sockets.onClientClose(ws, code);
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
+    this.v2.onGone(ws);
     this.sockets.onError(ws, error);
   }
 
@@ -273,7 +307,9 @@ export class TenantHub extends DurableObject<Env> {
     const now = Date.now();
     const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
     const pending = this.connectTokens.purgeExpired(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
+    if (this.flow.anyOpen()) this.history.renewLease(now);
+    this.history.trim(now);
+    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.history.nextExpiryAt());
     if (next !== null) {
       await this.ctx.storage.setAlarm(next);
       this.alarmKnownSet = true;

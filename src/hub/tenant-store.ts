@@ -1,4 +1,5 @@
 import type { JWTVerifyGetKey } from 'jose';
+import { historyPolicy, type HistoryPolicy } from '../core/history-rules';
 import { authorize, type Action, type Principal } from '../core/access';
 import { ApiError } from '../core/errors';
 import type { SigningKey } from '../core/jwt';
@@ -24,6 +25,7 @@ export interface Placement {
   layout: ShardLayout;
   limits: TenantLimits;
   signingKeys: SigningKey[];
+  history: HistoryPolicy;
 }
 
 const TENANT_KEY = 'tenant';
@@ -60,11 +62,15 @@ export class TenantStore {
 
   placement(): Placement | null {
     const tenant = this.tenant();
-    if (tenant !== null) return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits: limitsOf(tenant), signingKeys: tenant.signingKeys ?? [] };
+    if (tenant !== null) {
+      const limits = limitsOf(tenant);
+      return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits, signingKeys: tenant.signingKeys ?? [], history: historyPolicy(tenant.history, limits) };
+    }
     if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
     const shard = this.shardRecordCache;
     if (shard === null) return null;
-    return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits: limitsOf(shard), signingKeys: shard.signingKeys };
+    const limits = limitsOf(shard);
+    return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits, signingKeys: shard.signingKeys, history: historyPolicy(shard.history, limits) };
   }
 
   /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
@@ -123,10 +129,19 @@ export class TenantStore {
   }
 
   async setConfiguration(tenant: TenantRecord, update: ConfigurationUpdate): Promise<ConfigurationView> {
-    const next: TenantRecord = { ...tenant, ...update };
+    const next: TenantRecord = { ...tenant, ...update, history: { ...tenant.history, ...update.history } };
     if (next.accessControl === 'jwt' && next.jwt === undefined) {
       throw ApiError.unprocessable([{ reason: 'required', property: 'jwt', message: 'accessControl "jwt" needs jwt settings: a key (secret, jwks or jwksUrl) and a policy.' }]);
     }
+    const limits = limitsOf(next);
+    const overCap = [
+      ['maxAgeSeconds', update.history?.maxAgeSeconds, limits.historyMaxAgeSeconds],
+      ['maxMessages', update.history?.maxMessages, limits.historyMaxMessages],
+    ] as const;
+    const errors = overCap
+      .filter(([, asked, cap]) => asked !== undefined && asked > cap)
+      .map(([field, , cap]) => ({ reason: 'invalid_value', property: `history.${field}`, message: `history.${field} may be at most ${cap} on this tenant (the operator's cap).` }));
+    if (errors.length > 0) throw ApiError.unprocessable(errors);
     await this.save(next);
     return configurationView(next);
   }

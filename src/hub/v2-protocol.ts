@@ -1,0 +1,110 @@
+import { parseClientFrame, type HelloFrame, type ResumeFailedFrame } from '../core/frames';
+import { resumeVerdict, RESUME_FAILURE_MESSAGES, type ClaimedPosition, type ResumeFailure } from '../core/history-rules';
+import { V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, V2_WINDOW_BYTES } from '../core/limits';
+import { parseResumeParam, peekPosition, signPosition, tagsDigest, verifyPosition } from '../core/positions';
+import { countInWindow, type Window } from '../core/rate-limit';
+import type { V2Attachment } from './attachment';
+import { CloseCode, closeQuietly } from './close-codes';
+import type { FlowControl } from './flow-control';
+import type { History } from './history';
+import type { Sockets } from './sockets';
+
+/** A socket id with its tags, as a connect token grants them. */
+interface Grant {
+  id: string;
+  tags: string[];
+}
+
+/**
+ * The mws.v2 subprotocol: the `hello` that opens each connection, resume (replay of what a socket missed, or a
+ * `resume_failed` frame saying why not), and the client's acks. Delivery and pausing are FlowControl's.
+ */
+export class V2Protocol {
+  private readonly frameWindows = new WeakMap<WebSocket, Window>();
+
+  constructor(
+    private readonly sockets: Sockets,
+    private readonly history: History,
+    private readonly flow: FlowControl,
+  ) {}
+
+  /**
+   * Accepts a mws.v2 socket for `grant`, resuming from `resume` (`<seq>.<token>`) when given. Token work is done
+   * first; accept, hello and replay then run without awaiting, so no push can fall between replay and live.
+   */
+  async open(grant: Grant, resume: string | null, shard: number): Promise<WebSocket> {
+    const now = Date.now();
+    const started = this.history.startForV2(now);
+    const key = await this.history.signingKey();
+    const digest = await tagsDigest(grant.tags);
+    const claim = resume === null ? null : await this.checkResume(key, resume, grant.id, digest, shard);
+    const from = claim !== null && 'position' in claim ? claim.position.from : started.head;
+    const token = await signPosition(key, { shard, epoch: started.epoch, id: grant.id, tags: digest, from });
+
+    const stream = this.history.startForV2(Date.now());
+    const attachment: V2Attachment = { at: now, v2: true };
+    const { client, server } = this.sockets.accept(grant.id, grant.tags, attachment, (older) => this.onGone(older));
+    const state = this.flow.adopt(server, grant.id, grant.tags, now);
+    const verdict = claim === null ? null : 'position' in claim ? resumeVerdict(claim.position, stream) : claim;
+    const hello: HelloFrame = {
+      type: 'hello',
+      socket: grant.id,
+      epoch: stream.epoch,
+      seq: verdict?.ok === true ? verdict.after : stream.head,
+      resume: token,
+      window: V2_WINDOW_BYTES,
+      ...(verdict === null ? {} : { resumed: verdict.ok }),
+    };
+    server.send(JSON.stringify(hello));
+    if (verdict !== null && !verdict.ok) {
+      const failed: ResumeFailedFrame = { type: 'resume_failed', reason: verdict.reason, message: RESUME_FAILURE_MESSAGES[verdict.reason], seq: stream.head };
+      server.send(JSON.stringify(failed));
+    }
+    if (verdict?.ok === true) {
+      state.paused = true;
+      state.cursor = verdict.after;
+      this.flow.catchUp(server, state);
+    }
+    return client;
+  }
+
+  /** A frame from a client; returns false when the socket is not mws.v2 (raw handling applies). */
+  onMessage(ws: WebSocket, message: string | ArrayBuffer): boolean {
+    const state = this.flow.stateOf(ws);
+    if (state === null) return false;
+    const counted = countInWindow(this.frameWindows.get(ws), V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, Date.now());
+    this.frameWindows.set(ws, counted.window);
+    const frame = typeof message === 'string' ? parseClientFrame(message) : null;
+    if (counted.exceeded || frame === null) {
+      closeQuietly(ws, CloseCode.POLICY_VIOLATION, counted.exceeded ? 'policy violation: too many frames; ack less often' : 'policy violation: mws.v2 clients send only acks and "ping"');
+      return true;
+    }
+    this.flow.ack(ws, state, frame.seq);
+    return true;
+  }
+
+  /** A socket closed or failed: if it spoke mws.v2, keep history long enough for it to resume. */
+  onGone(ws: WebSocket): void {
+    if (this.flow.stateOf(ws) !== null) this.history.renewLease(Date.now());
+  }
+
+  /** Authenticates a presented position; a failure names why, before the stream itself is consulted. */
+  private async checkResume(
+    key: CryptoKey,
+    resume: string,
+    id: string,
+    digest: string,
+    shard: number,
+  ): Promise<{ position: ClaimedPosition } | { ok: false; reason: ResumeFailure }> {
+    const fail = (reason: ResumeFailure) => ({ ok: false as const, reason });
+    const parsed = parseResumeParam(resume);
+    const peeked = parsed === null ? null : peekPosition(parsed.token);
+    if (parsed === null || peeked === null) return fail('invalid_position');
+    if (peeked.shard !== shard) return fail('moved');
+    const claims = await verifyPosition(key, parsed.token);
+    if (claims === null) return fail('invalid_position');
+    if (claims.id !== id) return fail('other_socket');
+    if (claims.tags !== digest) return fail('tags_changed');
+    return { position: { epoch: claims.epoch, seq: parsed.seq, from: claims.from } };
+  }
+}
