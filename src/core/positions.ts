@@ -9,6 +9,7 @@ import { MAX_RESUME_PARAM_LENGTH } from './limits';
  */
 
 export interface PositionClaims {
+  tenant: string;
   shard: number;
   epoch: string;
   /** The socket id the token was issued to. */
@@ -32,7 +33,7 @@ export function importPositionKey(raw: Uint8Array): Promise<CryptoKey> {
 }
 
 export async function signPosition(key: CryptoKey, claims: PositionClaims): Promise<string> {
-  const payload = base64url.encode(JSON.stringify([TOKEN_VERSION, claims.shard, claims.epoch, claims.id, claims.tags, claims.from]));
+  const payload = base64url.encode(JSON.stringify([TOKEN_VERSION, claims.tenant, claims.shard, claims.epoch, claims.id, claims.tags, claims.from]));
   return `${payload}.${await mac(key, payload)}`;
 }
 
@@ -46,16 +47,16 @@ export async function verifyPosition(key: CryptoKey, token: string): Promise<Pos
   return expected.byteLength === given.byteLength && crypto.subtle.timingSafeEqual(expected, given) ? claims : null;
 }
 
-/** The claims of a token, NOT verified: only to tell which shard it names. */
+/** The claims of a token, NOT verified: only to tell which tenant, shard and epoch it names. */
 export function peekPosition(token: string): PositionClaims | null {
   const parts = token.split('.');
   if (parts.length !== 2) return null;
   try {
     const value: unknown = JSON.parse(new TextDecoder().decode(base64url.decode(parts[0] as string)));
-    if (!Array.isArray(value) || value.length !== 6 || value[0] !== TOKEN_VERSION) return null;
-    const [, shard, epoch, id, tags, from] = value as unknown[];
-    if (!isSeq(shard) || typeof epoch !== 'string' || typeof id !== 'string' || typeof tags !== 'string' || !isSeq(from)) return null;
-    return { shard, epoch, id, tags, from };
+    if (!Array.isArray(value) || value.length !== 7 || value[0] !== TOKEN_VERSION) return null;
+    const [, tenant, shard, epoch, id, tags, from] = value as unknown[];
+    if (typeof tenant !== 'string' || !isSeq(shard) || typeof epoch !== 'string' || typeof id !== 'string' || typeof tags !== 'string' || !isSeq(from)) return null;
+    return { tenant, shard, epoch, id, tags, from };
   } catch {
     return null;
   }

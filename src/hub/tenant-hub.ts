@@ -278,7 +278,7 @@ export class TenantHub extends DurableObject<Env> {
     }
     if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
     if (chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL) {
-      const client = await this.v2.open(grant, params.get('resume'), placement.shard);
+      const client = await this.v2.open(grant, params.get('resume'), placement.tenant, placement.shard);
       await this.ensureAlarm();
       return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': V2_PROTOCOL } });
     }

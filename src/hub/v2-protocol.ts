@@ -9,6 +9,13 @@ import type { FlowControl } from './flow-control';
 import type { History } from './history';
 import type { Sockets } from './sockets';
 
+type Claim = { position: ClaimedPosition } | { ok: false; reason: ResumeFailure; epoch?: string };
+
+/** An unverifiable position from an earlier epoch says so; anything else unverifiable is invalid. */
+function failure(claim: { reason: ResumeFailure; epoch?: string }, epoch: string): { ok: false; reason: ResumeFailure } {
+  return { ok: false, reason: claim.epoch !== undefined && claim.epoch !== epoch ? 'epoch_changed' : claim.reason };
+}
+
 /** A socket id with its tags, as a connect token grants them. */
 interface Grant {
   id: string;
@@ -32,20 +39,20 @@ export class V2Protocol {
    * Accepts a mws.v2 socket for `grant`, resuming from `resume` (`<seq>.<token>`) when given. Token work is done
    * first; accept, hello and replay then run without awaiting, so no push can fall between replay and live.
    */
-  async open(grant: Grant, resume: string | null, shard: number): Promise<WebSocket> {
+  async open(grant: Grant, resume: string | null, tenant: string, shard: number): Promise<WebSocket> {
     const now = Date.now();
     const started = this.history.startForV2(now);
     const key = await this.history.signingKey();
     const digest = await tagsDigest(grant.tags);
-    const claim = resume === null ? null : await this.checkResume(key, resume, grant.id, digest, shard);
+    const claim = resume === null ? null : await this.checkResume(key, resume, grant.id, digest, tenant, shard);
     const from = claim !== null && 'position' in claim ? claim.position.from : started.head;
-    const token = await signPosition(key, { shard, epoch: started.epoch, id: grant.id, tags: digest, from });
+    const token = await signPosition(key, { tenant, shard, epoch: started.epoch, id: grant.id, tags: digest, from });
 
     const stream = this.history.startForV2(Date.now());
     const attachment: V2Attachment = { at: now, v2: true };
     const { client, server } = this.sockets.accept(grant.id, grant.tags, attachment, (older) => this.onGone(older));
     const state = this.flow.adopt(server, grant.id, grant.tags, now);
-    const verdict = claim === null ? null : 'position' in claim ? resumeVerdict(claim.position, stream) : claim;
+    const verdict = claim === null ? null : 'position' in claim ? resumeVerdict(claim.position, stream) : failure(claim, stream.epoch);
     const hello: HelloFrame = {
       type: 'hello',
       socket: grant.id,
@@ -89,20 +96,15 @@ export class V2Protocol {
   }
 
   /** Authenticates a presented position; a failure names why, before the stream itself is consulted. */
-  private async checkResume(
-    key: CryptoKey,
-    resume: string,
-    id: string,
-    digest: string,
-    shard: number,
-  ): Promise<{ position: ClaimedPosition } | { ok: false; reason: ResumeFailure }> {
+  private async checkResume(key: CryptoKey, resume: string, id: string, digest: string, tenant: string, shard: number): Promise<Claim> {
     const fail = (reason: ResumeFailure) => ({ ok: false as const, reason });
     const parsed = parseResumeParam(resume);
     const peeked = parsed === null ? null : peekPosition(parsed.token);
-    if (parsed === null || peeked === null) return fail('invalid_position');
+    if (parsed === null || peeked === null || peeked.tenant !== tenant) return fail('invalid_position');
     if (peeked.shard !== shard) return fail('moved');
     const claims = await verifyPosition(key, parsed.token);
-    if (claims === null) return fail('invalid_position');
+    // Signed by another key: this shard's earlier life (the tenant was deleted and recreated) or a forgery.
+    if (claims === null) return { ok: false, reason: 'invalid_position', epoch: peeked.epoch };
     if (claims.id !== id) return fail('other_socket');
     if (claims.tags !== digest) return fail('tags_changed');
     return { position: { epoch: claims.epoch, seq: parsed.seq, from: claims.from } };
