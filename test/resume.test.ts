@@ -1,6 +1,6 @@
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { shardObjectName } from '../src/core/shards';
+import { shardObjectName, shardOf } from '../src/core/shards';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connectSocket, hubStub, newTenant, push, type TestTenant } from './helpers';
 import { connectV2Socket, drop, texts } from './v2-helpers';
 
@@ -158,5 +158,23 @@ describe('resume', () => {
     }
     const shardsUsed = await Promise.all([0, 1, 2].map((k) => runInDurableObject(hubStub(shardObjectName(name, k)), (_i, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM history').one().n)));
     expect(shardsUsed.filter((n) => n > 0).length).toBeGreaterThan(1);
+  });
+
+  it('says moved when a resize placed the socket id on another shard, and resumes ids that stayed', async () => {
+    const tenant = await newTenant();
+    const movingId = Array.from({ length: 50 }, (_, i) => `m${i}`).find((id) => shardOf(id, 3) !== 0) as string;
+    const stayingId = Array.from({ length: 50 }, (_, i) => `s${i}`).find((id) => shardOf(id, 3) === 0) as string;
+    const moving = await connectV2Socket(tenant, { id: movingId, tags: ['all'] });
+    const staying = await connectV2Socket(tenant, { id: stayingId, tags: ['all'] });
+    await Promise.all([moving.hello(), staying.hello()]);
+    await drop(moving);
+    await drop(staying);
+    expect((await api('PUT', `${ADMIN_BASE}/admin/tenants/${tenant.name}/shards`, { token: ADMIN_TOKEN, body: { shards: 3 } })).status).toBe(200);
+    await push(tenant, 'after resize', { tags: ['all'] });
+
+    const movedBack = await connectV2Socket(tenant, { id: movingId, tags: ['all'] }, moving.resumeParam());
+    expect(await movedBack.resumeFailed()).toMatchObject({ reason: 'moved' });
+    const stayedBack = await connectV2Socket(tenant, { id: stayingId, tags: ['all'] }, staying.resumeParam());
+    expect(texts(await stayedBack.messages(1))).toEqual(['after resize']);
   });
 });
