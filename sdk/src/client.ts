@@ -281,3 +281,5 @@ function safeClose(ws: WebSocket, code: number | undefined, reason: string): voi
     // Already closing or closed.
   }
 }
+
+export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';

@@ -15,6 +15,9 @@ import type {
   WebsocketUri,
 } from './protocol.js';
 
+/** The REST shapes, for code that imports only `@mws/sdk/server`. */
+export type * from './protocol.js';
+
 export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<Response>;
 
 /** When MwsBackend retries by itself; see `MwsBackendOptions.retry`. */
@@ -75,6 +78,9 @@ export class MwsBackend {
   private readonly retry: Required<RetryOptions>;
 
   constructor(options: MwsBackendOptions) {
+    if (typeof options.baseUrl !== 'string' || !/^https?:\/\//i.test(options.baseUrl)) {
+      throw new TypeError(`MwsBackend: baseUrl must be an http(s) URL such as "http://127.0.0.1:8787/v1/gateways/<tenant>", not ${String(options.baseUrl)}.`);
+    }
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.securityToken = options.securityToken;
     const impl = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
