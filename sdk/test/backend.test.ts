@@ -118,6 +118,13 @@ describe('MwsBackend', () => {
     expect(error).toMatchObject({ status: 502, reason: 'http_error' });
   });
 
+  it('refuses a baseUrl that is not an http(s) URL in one clear line', () => {
+    expect(() => new MwsBackend({ baseUrl: undefined as unknown as string })).toThrow(
+      new TypeError('MwsBackend: baseUrl must be an http(s) URL such as "http://127.0.0.1:8787/v1/gateways/<tenant>", not undefined.'),
+    );
+    expect(() => new MwsBackend({ baseUrl: 'foo.localhost:8787' })).toThrow(TypeError);
+  });
+
   it('uses the fetch it is given', async () => {
     const calls: string[] = [];
     const client = new MwsBackend({
