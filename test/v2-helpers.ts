@@ -1,6 +1,6 @@
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
-import { decodeBinaryMessageFrame, type HelloFrame, type ResumeFailedFrame } from '../src/core/frames';
+import { decodeBinaryMessage, type HelloFrame, type ResumeFailedFrame } from '../sdk/src/protocol';
 import { api, type TestTenant } from './helpers';
 
 /** A message as a mws.v2 client sees it: text in `data`, binary in `bytes`. */
@@ -44,7 +44,7 @@ export async function connectV2(uri: string, resume?: string): Promise<V2TestSoc
   ws.addEventListener('message', (event) => {
     if (typeof event.data === 'string') frames.push(JSON.parse(event.data) as V2Frame);
     else {
-      const decoded = decodeBinaryMessageFrame(new Uint8Array(event.data as ArrayBuffer));
+      const decoded = decodeBinaryMessage(new Uint8Array(event.data as ArrayBuffer));
       if (decoded === null) throw new Error('undecodable binary frame');
       frames.push({ type: 'msg', seq: decoded.seq, id: decoded.id, bytes: decoded.bytes.slice() });
     }

@@ -1,9 +1,6 @@
-/** One field-level problem in a request body, as the 422 envelope lists it. */
-export interface FieldError {
-  reason: string;
-  property: string | null;
-  message: string;
-}
+import type { FieldError } from '../../sdk/src/protocol';
+
+export type { FieldError };
 
 /** The plain-data form of an ApiError, safe to return across Durable Object RPC. */
 export interface ApiErrorData {

@@ -1,24 +1,13 @@
+import type { HistorySettings, ResumeFailure } from '../../sdk/src/protocol';
 import { DEFAULT_HISTORY_MAX_AGE_SECONDS, DEFAULT_HISTORY_MAX_MESSAGES, HISTORY_TRIM_SLACK_FRACTION, HISTORY_TRIM_SLACK_MIN, type TenantLimits } from './limits';
 import type { Receivers } from './validation';
+
+export { HISTORY_MODES, type HistoryMode, type HistorySettings, type ResumeFailure } from '../../sdk/src/protocol';
 
 /**
  * History as pure rules: what a tenant keeps, which stored message a socket would have received, when to trim,
  * and whether a resume position can be honoured. Every shard of a tenant keeps its own stream of positions.
  */
-
-/**
- * `auto` records pushes while the shard has mws.v2 sockets, or had one within `maxAgeSeconds` (a raw-only tenant
- * writes nothing); `always` records every push.
- */
-export type HistoryMode = 'auto' | 'always';
-export const HISTORY_MODES: readonly HistoryMode[] = ['auto', 'always'];
-
-/** What a tenant asks for (`PUT /v1/configuration` `history`). */
-export interface HistorySettings {
-  mode: HistoryMode;
-  maxAgeSeconds: number;
-  maxMessages: number;
-}
 
 /** What a shard applies: the tenant's settings within the operator's caps, and the byte cap. */
 export interface HistoryPolicy extends HistorySettings {
@@ -78,21 +67,6 @@ export function trimDue(extent: StoredExtent, policy: HistoryPolicy, now: number
   const maxAgeMs = policy.maxAgeSeconds * 1000;
   return extent.oldestAt !== null && extent.oldestAt < now - maxAgeMs - maxAgeMs * HISTORY_TRIM_SLACK_FRACTION;
 }
-
-/** Why a resume could not be honoured; the client then gets live messages from the stream's head. */
-export type ResumeFailure =
-  /** The position is malformed, forged, for another tenant, or ahead of the stream. */
-  | 'invalid_position'
-  /** The position belongs to another socket id. */
-  | 'other_socket'
-  /** This connection has other tags than the one the position came from. */
-  | 'tags_changed'
-  /** The position is from another shard: the tenant's shard count changed and this id now lives elsewhere. */
-  | 'moved'
-  /** History was lost since (tenant deleted and recreated, or recording stopped while no mws.v2 socket was around). */
-  | 'epoch_changed'
-  /** Messages after the position were trimmed (older than the age limit or past the count). */
-  | 'history_trimmed';
 
 /** A position a client presents, already authenticated (see core/positions.ts). */
 export interface ClaimedPosition {

@@ -4,12 +4,9 @@ import { layoutOf, type TenantRecord } from '../core/tenant-record';
 import type { Receivers } from '../core/validation';
 import type { ShardCalls } from './shard-calls';
 import type { OutboundMessage } from './tenant-hub';
-import type { SocketInfo } from './sockets';
+import type { SocketInfo, SocketPage } from '../../sdk/src/protocol';
 
-export interface SocketPage {
-  results: SocketInfo[];
-  cursor: string | null;
-}
+export type { SocketPage };
 
 /**
  * Delivers on every shard a push can reach, in parallel: id pushes only where those ids live, tag and `"*"`

@@ -1,5 +1,6 @@
 import { FlowWindow } from '../core/flow-window';
-import { binaryMessageFrame, textMessageFrame, type ResumeFailedFrame } from '../core/frames';
+import type { ResumeFailedFrame } from '../../sdk/src/protocol';
+import { messageFrame } from '../core/frames';
 import { reaches, RESUME_FAILURE_MESSAGES } from '../core/history-rules';
 import { REPLAY_BATCH_ROWS, V2_WINDOW_BYTES } from '../core/limits';
 import type { SocketAttachment, V2Attachment } from './attachment';
@@ -108,7 +109,7 @@ export class FlowControl {
 
   /** Sends one message; returns false once the window is full (the socket is then paused at this message). */
   private send(ws: WebSocket, state: V2Socket, message: StoredMessage): boolean {
-    message.frame ??= typeof message.data === 'string' ? textMessageFrame(message.seq, message.id, message.data) : binaryMessageFrame(message.seq, message.id, message.data);
+    message.frame ??= messageFrame(message.seq, message.id, message.data);
     if (!this.trySend(ws, message.frame)) return false;
     state.window.sent(message.seq, typeof message.frame === 'string' ? message.frame.length : message.frame.byteLength);
     if (state.window.hasRoom()) return true;

@@ -4,16 +4,13 @@ import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from '../core/receivers';
 import type { Receivers } from '../core/validation';
 import { connectedAtOf, type SocketAttachment } from './attachment';
+import type { SocketInfo } from '../../sdk/src/protocol';
 import { CloseCode, closeQuietly } from './close-codes';
 
 /** Sends a message to a mws.v2 socket and says whether it counts as sent; undefined for a raw socket. */
 export type V2Sender = (ws: WebSocket) => boolean | undefined;
 
-export interface SocketInfo {
-  id: string;
-  connectedAt: string;
-  tags: string[];
-}
+export type { SocketInfo };
 
 /** The hibernatable WebSockets of one object: accept, find, describe, send, close and sweep. */
 export class Sockets {

@@ -1,4 +1,5 @@
-import { parseClientFrame, type HelloFrame, type ResumeFailedFrame } from '../core/frames';
+import type { HelloFrame, ResumeFailedFrame } from '../../sdk/src/protocol';
+import { parseClientFrame } from '../core/frames';
 import { resumeVerdict, RESUME_FAILURE_MESSAGES, type ClaimedPosition, type ResumeFailure } from '../core/history-rules';
 import { V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, V2_WINDOW_BYTES } from '../core/limits';
 import { parseResumeParam, peekPosition, signPosition, tagsDigest, verifyPosition } from '../core/positions';
