@@ -7,15 +7,18 @@ import type { TenantLimits } from '../core/limits';
 import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
+import type { IdempotencyClaim } from '../core/idempotency-key';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
 import { chooseProtocol, V2_PROTOCOL } from '../core/frames';
 import { DEFAULT_HISTORY_SETTINGS, historyPolicy } from '../core/history-rules';
 import { DEFAULT_TENANT_LIMITS } from '../core/limits';
 import { CloseCode, closeQuietly } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
-import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
+import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
 import { FlowControl } from './flow-control';
 import { History } from './history';
+import { IdempotencyKeys, ShardDeliveries } from './idempotency';
+import { Publisher, type OutboundMessage, type Published } from './publish';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
@@ -25,12 +28,7 @@ import { V2Protocol } from './v2-protocol';
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
 export type { SocketPage } from './fan-out';
-
-/** A message as shards deliver it: the id clients see, and text or bytes. */
-export interface OutboundMessage {
-  id: string;
-  data: string | Uint8Array;
-}
+export type { OutboundMessage, Published } from './publish';
 
 export interface Reservation {
   id: string;
@@ -54,6 +52,9 @@ export class TenantHub extends DurableObject<Env> {
   private readonly history: History;
   private readonly flow: FlowControl;
   private readonly v2: V2Protocol;
+  private readonly deliveries: ShardDeliveries;
+  private readonly keys: IdempotencyKeys;
+  private readonly publisher: Publisher;
   private readonly limiter = new RateLimiter();
   private alarmKnownSet = false;
 
@@ -71,6 +72,9 @@ export class TenantHub extends DurableObject<Env> {
     this.history = new History(ctx.storage, policy, 3 * this.config.keepaliveIntervalMs, () => this.flow.anyOpen());
     this.flow = new FlowControl(this.sockets, this.history, () => this.where());
     this.v2 = new V2Protocol(this.sockets, this.history, this.flow);
+    this.deliveries = new ShardDeliveries(ctx.storage);
+    this.keys = new IdempotencyKeys(ctx.storage);
+    this.publisher = new Publisher(this.shards, this.keys);
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -133,14 +137,11 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
-  pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
+  /** Delivers a push on every shard it reaches; with an Idempotency-Key, once (a repeat answers the first response). */
+  pushMessage(bearer: string | null, push: PushRequest, claim: IdempotencyClaim | null = null): Promise<Outcome<Published>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
-      this.limiter.spend('push', limitsOf(tenant).pushesPerSecond);
-      const layout = layoutOf(tenant);
-      const message: OutboundMessage = { id: crypto.randomUUID(), data: push.data };
-      if (layout.shards === 1 && layout.previous.length === 0) return { id: message.id, sent: this.shardDeliver(push.receivers, message) };
-      return { id: message.id, sent: await fanOut(this.shards, tenant, push.receivers, message) };
+      return this.publisher.publish(tenant, push.data, push.receivers, claim, () => this.limiter.spend('push', limitsOf(tenant).pushesPerSecond));
     });
   }
 
@@ -199,8 +200,19 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
 
-  /** Records the message in this shard's history (when it records) and sends it to the matching sockets. */
-  shardDeliver(receivers: Receivers, message: OutboundMessage): number {
+  /**
+   * Records the message in this shard's history (when it records) and sends it to the matching sockets; with `once`
+   * (a keyed push), a message id this shard already delivered is not sent again.
+   */
+  shardDeliver(receivers: Receivers, message: OutboundMessage, once = false): number {
+    const before = once ? this.deliveries.sentBefore(message.id) : null;
+    if (before !== null) return before;
+    const sent = this.deliverHere(receivers, message);
+    if (once) this.deliveries.record(message.id, sent, Date.now());
+    return sent;
+  }
+
+  private deliverHere(receivers: Receivers, message: OutboundMessage): number {
     const stored = this.history.append(message.id, receivers, message.data, Date.now());
     // Stored history ages out on the alarm even when no socket keeps it running.
     if (stored !== null && !this.alarmKnownSet) void this.ensureAlarm();
@@ -245,6 +257,10 @@ export class TenantHub extends DurableObject<Env> {
     this.connectTokens.forget();
     this.history.forget();
     this.history.ensureSchema();
+    for (const table of [this.deliveries, this.keys]) {
+      table.forget();
+      table.ensureSchema();
+    }
     this.alarmKnownSet = false;
     this.store.forget();
   }

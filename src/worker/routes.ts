@@ -2,6 +2,7 @@ import { json, Router, type IRequest, type RouterType } from 'itty-router';
 import { readJsonBody } from '../core/body';
 import type { Config } from '../core/config';
 import { ApiError, errorResponse, unwrap } from '../core/errors';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKey, pushFingerprint } from '../core/idempotency-key';
 import { bearerToken } from '../core/tokens';
 import {
   isValidTenantName,
@@ -96,9 +97,11 @@ tenantRouter
     return serviceInfo(ctx.tenant);
   })
   .post('/v1/messages', async (request, ctx) => {
+    const key = parseIdempotencyKey(request.headers.get(IDEMPOTENCY_KEY_HEADER));
     const push = parsePushRequest(await readJsonBody(request));
-    const { id, sent } = unwrap(await hub(ctx).pushMessage(bearerToken(request), push));
-    return json({ id, data: push.data, receivers: push.receivers, sent }, { status: 201 });
+    const claim = key === null ? null : { key, fingerprint: await pushFingerprint(push.data, push.receivers) };
+    const { id, sent, replayed } = unwrap(await hub(ctx).pushMessage(bearerToken(request), push, claim));
+    return json({ id, data: push.data, receivers: push.receivers, sent }, { status: 201, headers: replayed ? { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } : {} });
   })
   .get('/v1/websocket_uri', async (request, ctx) => {
     const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'connect', { id: null, tags: [] }));
