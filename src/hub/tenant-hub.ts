@@ -1,19 +1,17 @@
 import { DurableObject } from 'cloudflare:workers';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
-import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
+import { ApiError, settle, type Outcome } from '../core/errors';
 import { nextSweepAt } from '../core/keepalive';
-import type { TenantLimits } from '../core/limits';
+import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../core/limits';
 import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { IdempotencyClaim } from '../core/idempotency-key';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
-import { chooseProtocol, V2_PROTOCOL } from '../core/frames';
 import { DEFAULT_HISTORY_SETTINGS, historyPolicy } from '../core/history-rules';
-import { DEFAULT_TENANT_LIMITS } from '../core/limits';
-import { CloseCode, closeQuietly } from './close-codes';
-import { ConnectTokens, type Grant } from './connect-tokens';
+import { CloseCode } from './close-codes';
+import { ConnectTokens } from './connect-tokens';
 import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
 import { FlowControl } from './flow-control';
 import { History } from './history';
@@ -23,6 +21,7 @@ import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { upgrade } from './upgrade';
 import { V2Protocol } from './v2-protocol';
 
 export type { Action } from '../core/access';
@@ -41,7 +40,8 @@ export interface Reservation {
  * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
  * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
  * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
- * Each method only delegates: the record to TenantStore, sockets to Sockets, shards to fan-out, tokens to ConnectTokens.
+ * Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to Publisher
+ * and fan-out, history to History, mws.v2 to V2Protocol and FlowControl, tokens to ConnectTokens.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -253,11 +253,7 @@ export class TenantHub extends DurableObject<Env> {
     this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    this.connectTokens.ensureSchema();
-    this.connectTokens.forget();
-    this.history.forget();
-    this.history.ensureSchema();
-    for (const table of [this.deliveries, this.keys]) {
+    for (const table of [this.connectTokens, this.history, this.deliveries, this.keys]) {
       table.forget();
       table.ensureSchema();
     }
@@ -267,40 +263,11 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- WebSockets ----
 
-  /**
-   * WebSocket upgrades with `?token=`: an opaque token from a reservation, or a JWT a backend minted.
-   * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
-   * Offering the `mws.v2` subprotocol opts into envelopes and resume (`&resume=`); otherwise the socket is raw.
-   */
   override async fetch(request: Request): Promise<Response> {
-    const placement = this.store.placement();
-    if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-    try {
-      this.limiter.spend('connect', placement.limits.connectsPerSecond);
-      if (this.sockets.heldCount() >= placement.limits.maxSockets) {
-        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
-      }
-    } catch (err) {
-      return errorResponse(err, `upgrade (${this.where()})`);
-    }
-    const params = new URL(request.url).searchParams;
-    const token = params.get('token');
-    if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
-    let grant: Grant | null;
-    try {
-      grant = await this.connectTokens.redeemAny(token, placement);
-    } catch (err) {
-      return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
-    }
-    if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    if (chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL) {
-      const client = await this.v2.open(grant, params.get('resume'), placement.tenant, placement.shard);
-      await this.ensureAlarm();
-      return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': V2_PROTOCOL } });
-    }
-    const { client } = this.sockets.accept(grant.id, grant.tags, Date.now(), (older) => this.v2.onGone(older));
-    await this.ensureAlarm();
-    return new Response(null, { status: 101, webSocket: client });
+    const { limiter, sockets, connectTokens, v2 } = this;
+    const response = await upgrade(request, { placement: this.store.placement(), limiter, sockets, connectTokens, v2, where: this.where() });
+    if (response.webSocket !== null) await this.ensureAlarm();
+    return response;
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -351,12 +318,4 @@ export class TenantHub extends DurableObject<Env> {
 
 function socketNotFound(id: string): ApiError {
   return new ApiError(404, 'socket_not_found', `No connected socket with id "${id}".`);
-}
-
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-function refuseSocket(code: number, reason: string): Response {
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  server.accept();
-  closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client });
 }
