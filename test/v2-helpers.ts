@@ -38,6 +38,8 @@ export async function connectV2(uri: string, resume?: string): Promise<V2TestSoc
   const ws = res.webSocket;
   if (ws === null) throw new Error(`upgrade refused with HTTP ${res.status}: ${await res.text()}`);
   ws.accept();
+  // Binary messages arrive as ArrayBuffers, as in browsers set so (the Workers default is Blob).
+  ws.binaryType = 'arraybuffer';
   const frames: V2Frame[] = [];
   const wakers: Array<() => void> = [];
   let closeInfo: { code: number; reason: string } | null = null;

@@ -7,9 +7,7 @@ import type { Receivers } from './validation';
  * The `Idempotency-Key` request header (https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/):
  * a Structured Fields string (`"..."`), or the same characters unquoted as most clients send them.
  */
-export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
-/** Marks an answer that repeats the first response to the same key. */
-export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+export { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER } from '../../sdk/src/protocol';
 
 /** A key with the fingerprint of the request it came with. */
 export interface IdempotencyClaim {

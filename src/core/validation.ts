@@ -22,13 +22,18 @@ import {
   ACCESS_CONTROL_MODES,
   type AccessControl,
   type ConfigurationUpdate as WireConfigurationUpdate,
-  type PushRequest,
   type Receivers,
   type SocketRequest,
   type TenantCreateRequest,
 } from '../../sdk/src/protocol';
 
-export type { AccessControl, PushRequest, Receivers, SocketRequest, TenantCreateRequest };
+export type { AccessControl, Receivers, SocketRequest, TenantCreateRequest };
+
+/** A push as the service handles it: `data` text, or the bytes `dataBase64` carried. */
+export interface PushRequest {
+  data: string | Uint8Array;
+  receivers: Receivers;
+}
 
 /** A change to a tenant's configuration, checked: only the fields given are replaced. */
 export type ConfigurationUpdate = WireConfigurationUpdate<JwtSettings>;
@@ -61,14 +66,21 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** Validates `POST /v1/messages`. A missing `sockets` or `tags` key counts as null. */
+/** Validates `POST /v1/messages`: exactly one of `data` and `dataBase64`. A missing `sockets` or `tags` key counts as null. */
 export function parsePushRequest(body: unknown): PushRequest {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  if (!('data' in obj)) errors.add('required', 'data', 'data is required.');
+  let data: string | Uint8Array = '';
+  if ('data' in obj && 'dataBase64' in obj) errors.add('invalid_value', null, 'Give exactly one of data (text) and dataBase64 (bytes), not both.');
+  else if ('dataBase64' in obj) {
+    const bytes = typeof obj.dataBase64 === 'string' ? decodeBase64(obj.dataBase64) : null;
+    if (bytes === null) errors.add(typeof obj.dataBase64 === 'string' ? 'invalid_value' : 'invalid_type', 'dataBase64', 'dataBase64 must be a string of standard base64 (A-Z a-z 0-9 + /, = padding).');
+    else data = bytes;
+  } else if (!('data' in obj)) errors.add('required', 'data', 'data (text) or dataBase64 (bytes) is required.');
   else if (typeof obj.data !== 'string') errors.add('invalid_type', 'data', 'data must be a string.');
   // A WebSocket text frame is UTF-8: a lone surrogate could not be delivered byte for byte.
   else if (!obj.data.isWellFormed()) errors.add('invalid_value', 'data', 'data must be well-formed Unicode text (no lone surrogates).');
+  else data = obj.data;
 
   let receivers: Receivers = { sockets: null, tags: null };
   if (!('receivers' in obj) || obj.receivers === null) {
@@ -86,7 +98,24 @@ export function parsePushRequest(body: unknown): PushRequest {
     };
   }
   errors.throwIfAny();
-  return { data: obj.data as string, receivers };
+  return { data, receivers };
+}
+
+/** Standard base64 (RFC 4648 section 4), padding optional; null when it is not. */
+export function decodeBase64(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) return null;
+  if (text.includes('=') && text.length % 4 !== 0) return null;
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Standard base64 with padding. */
+export function encodeBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 /** Validates `POST /v1/sockets`: optional `id`, optional `tags` (deduplicated). */

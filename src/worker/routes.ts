@@ -9,6 +9,7 @@ import {
   parseConfiguration,
   parseLimits,
   parseListQuery,
+  encodeBase64,
   parsePushRequest,
   parseShards,
   parseSocketRequest,
@@ -101,7 +102,8 @@ tenantRouter
     const push = parsePushRequest(await readJsonBody(request));
     const claim = key === null ? null : { key, fingerprint: await pushFingerprint(push.data, push.receivers) };
     const { id, sent, replayed } = unwrap(await hub(ctx).pushMessage(bearerToken(request), push, claim));
-    return json({ id, data: push.data, receivers: push.receivers, sent }, { status: 201, headers: replayed ? { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } : {} });
+    const data = typeof push.data === 'string' ? { data: push.data } : { dataBase64: encodeBase64(push.data) };
+    return json({ id, ...data, receivers: push.receivers, sent }, { status: 201, headers: replayed ? { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } : {} });
   })
   .get('/v1/websocket_uri', async (request, ctx) => {
     const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'connect', { id: null, tags: [] }));
