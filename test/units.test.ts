@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { fitCloseReason } from '../src/hub/close-codes';
 import { readConfig } from '../src/core/config';
 import { isStale, nextSweepAt } from '../src/core/keepalive';
+import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
+import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
 import { hibernationTags, resolveReceivers } from '../src/core/receivers';
 import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
 import { describeJsonError } from '../src/core/body';
@@ -61,6 +63,21 @@ describe('resolveReceivers', () => {
 
   it('prefixes ids and tags so an id never collides with a tag', () => {
     expect(hibernationTags('x', ['x', 'y'])).toEqual(['sid:x', 'tag:x', 'tag:y']);
+  });
+
+  it('keeps the longest valid id and tags within the platform\'s 256 bytes per hibernation tag', () => {
+    const longest = ['a'.repeat(MAX_TAG_BYTES), 'é'.repeat(MAX_TAG_BYTES / 2), '中'.repeat(MAX_TAG_BYTES / 3), '😀'.repeat(MAX_TAG_BYTES / 4)];
+    expect(longest.map(tagProblem)).toEqual([null, null, null, null]);
+    expect(longest.map((t) => tagProblem(`${t}x`)?.reason)).toEqual(['too_long', 'too_long', 'too_long', 'too_long']);
+    const id = 'i'.repeat(MAX_ID_LENGTH);
+    expect(socketIdProblem(id)).toBeNull();
+    for (const tag of hibernationTags(id, longest)) expect(new TextEncoder().encode(tag).length).toBeLessThanOrEqual(MAX_HIBERNATION_TAG_BYTES);
+  });
+});
+
+describe('utf8Length', () => {
+  it.each(['', 'abc', 'żółw', '中文', '😀x', 'a\u0000b', '\ud800'])('counts %j as TextEncoder does', (text) => {
+    expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
   });
 });
 

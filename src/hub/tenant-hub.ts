@@ -113,6 +113,14 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
+  /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
+  checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
+    return settle(async () => {
+      await this.store.authorize(bearer, action);
+      return null;
+    });
+  }
+
   pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
@@ -251,6 +259,7 @@ export class TenantHub extends DurableObject<Env> {
     }
     if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
     const client = this.sockets.accept(grant.id, grant.tags);
+    if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
     await this.ensureAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
