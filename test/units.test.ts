@@ -5,6 +5,7 @@ import { isStale, nextSweepAt } from '../src/core/keepalive';
 import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
 import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
 import { hibernationTags, resolveReceivers } from '../src/core/receivers';
+import { parseConfiguration } from '../src/core/validation';
 import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
 import { describeJsonError } from '../src/core/body';
 
@@ -81,6 +82,28 @@ describe('utf8Length', () => {
   });
 });
 
+describe('parseConfiguration', () => {
+  const jwt = (jwksUrl: string) => ({ accessControl: 'jwt', jwt: { jwksUrl, policy: { read: ['*'], write: [] } } });
+  const accepts = (jwksUrl: string, loopbackHttpJwks: boolean) => {
+    try {
+      parseConfiguration(jwt(jwksUrl), { loopbackHttpJwks });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('accepts an http key-set URL only on a loopback host, and only when the deployment allows it', () => {
+    expect(accepts('https://idp.example.com/jwks', false)).toBe(true);
+    expect(accepts('http://127.0.0.1:9999/jwks', false)).toBe(false);
+    expect(accepts('http://127.0.0.1:9999/jwks', true)).toBe(true);
+    expect(accepts('http://localhost/jwks', true)).toBe(true);
+    expect(accepts('http://[::1]:8080/jwks', true)).toBe(true);
+    expect(accepts('http://idp.example.com/jwks', true)).toBe(false);
+    expect(accepts('http://127.0.0.1.nip.io/jwks', true)).toBe(false);
+  });
+});
+
 describe('keepalive rules', () => {
   const interval = 50_000;
   it.each([
@@ -101,7 +124,9 @@ describe('keepalive rules', () => {
 
 describe('readConfig', () => {
   it('uses documented defaults and ignores nonsense', () => {
-    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000 });
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowLoopbackHttpJwks: false });
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'true' }).allowLoopbackHttpJwks).toBe(true);
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'yes' }).allowLoopbackHttpJwks).toBe(false);
     expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
       adminToken: null,
       keepaliveIntervalMs: 50_000,

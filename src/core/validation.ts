@@ -111,8 +111,11 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
   return unique;
 }
 
-/** Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. */
-export function parseConfiguration(body: unknown): ConfigurationUpdate {
+/**
+ * Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. `jwt.jwksUrl` must be https, or
+ * http on a loopback host when the deployment allows it for local development.
+ */
+export function parseConfiguration(body: unknown, options: { loopbackHttpJwks: boolean }): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
   if (obj.accessControl === undefined && obj.jwt === undefined) {
@@ -120,12 +123,12 @@ export function parseConfiguration(body: unknown): ConfigurationUpdate {
   }
   const update: ConfigurationUpdate = {};
   if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
-  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt);
+  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt, options.loopbackHttpJwks);
   errors.throwIfAny();
   return update;
 }
 
-function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | undefined {
+function parseJwtSettings(errors: FieldErrors, value: unknown, loopbackHttpJwks: boolean): JwtSettings | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     errors.add('invalid_type', 'jwt', 'jwt must be an object.');
     return undefined;
@@ -144,7 +147,7 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
       errors.add('invalid_value', 'jwt.jwks', 'jwt.jwks must be a JWKS document: {"keys": [{"kty": ...}, ...]}.');
     }
   }
-  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isHttpsUrl(v.jwksUrl))) {
+  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isKeySetUrl(v.jwksUrl, loopbackHttpJwks))) {
     errors.add('invalid_value', 'jwt.jwksUrl', 'jwt.jwksUrl must be an https URL.');
   }
   for (const claim of ['issuer', 'audience', 'groupsClaim'] as const) {
@@ -171,9 +174,12 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
   };
 }
 
-function isHttpsUrl(value: string): boolean {
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+function isKeySetUrl(value: string, loopbackHttp: boolean): boolean {
   try {
-    return new URL(value).protocol === 'https:';
+    const url = new URL(value);
+    return url.protocol === 'https:' || (loopbackHttp && url.protocol === 'http:' && LOOPBACK_HOSTS.includes(url.hostname));
   } catch {
     return false;
   }

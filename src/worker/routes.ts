@@ -150,7 +150,8 @@ tenantRouter
   })
   .get('/v1/configuration', async (request, ctx) => json(unwrap(await hub(ctx).getConfiguration(bearerToken(request)))))
   .put('/v1/configuration', async (request, ctx) => {
-    const update = await input(async () => parseConfiguration(await readJsonBody(request)), mayCall(request, ctx, 'manage'));
+    const read = async () => parseConfiguration(await readJsonBody(request), { loopbackHttpJwks: ctx.config.allowLoopbackHttpJwks });
+    const update = await input(read, mayCall(request, ctx, 'manage'));
     return json(unwrap(await hub(ctx).setConfiguration(bearerToken(request), update)));
   })
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), { status: 201 }))
