@@ -22,6 +22,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ADMIN_TOKEN: 'test-admin-token',
+                // Tenants by subdomain (<tenant>.example.com), as on a deployment with routes.
+                ROOT_DOMAIN: 'example.com',
                 // A short interval so the keepalive sweep can be observed in seconds, not minutes.
                 KEEPALIVE_INTERVAL_SECONDS: '1',
                 // Lets tenants use the local key-set server of test/support/jwks-server.ts.

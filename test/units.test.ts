@@ -11,8 +11,10 @@ import { describeJsonError } from '../src/core/body';
 
 describe('tenantFromHost', () => {
   it.each([
-    ['foo.example.com', null, 'foo'],
-    ['FOO.Example.COM', null, 'foo'],
+    ['foo.example.com', 'example.com', 'foo'],
+    ['FOO.Example.COM', 'example.com', 'foo'],
+    ['foo.example.com', null, null],
+    ['mws.acct.workers.dev', null, null],
     ['foo.localhost', null, 'foo'],
     ['foo.localhost', 'example.com', 'foo'],
     ['example.com', null, null],
@@ -29,7 +31,7 @@ describe('tenantFromHost', () => {
 });
 
 describe('resolveTarget', () => {
-  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: null });
+  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: 'example.com' });
   it.each([
     ['http://localhost:8787/v1/gateways/foo/v1/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
     ['http://localhost:8787/v1/gateways/foo/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],

@@ -1,11 +1,7 @@
+import type { FieldError } from '../../sdk/src/protocol';
 import { MAX_FIELD_ERRORS } from './limits';
 
-/** One field-level problem in a request body, as the 422 envelope lists it. */
-export interface FieldError {
-  reason: string;
-  property: string | null;
-  message: string;
-}
+export type { FieldError };
 
 /** The plain-data form of an ApiError, safe to return across Durable Object RPC. */
 export interface ApiErrorData {

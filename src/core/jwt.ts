@@ -9,24 +9,10 @@ import {
 } from 'jose';
 import { ApiError } from './errors';
 import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS } from './limits';
-import type { AccessPolicy } from './policy';
+import type { JwtSettings } from '../../sdk/src/protocol';
 
 /** How a tenant in `jwt` mode verifies its end users' tokens. Exactly one of secret, jwks, jwksUrl is set. */
-export interface JwtSettings {
-  /** Shared HS256 secret. */
-  secret?: string;
-  /** A JWKS document (RS256 / ES256 public keys). */
-  jwks?: JSONWebKeySet;
-  /** Where to fetch the JWKS (Auth0, Cognito, Firebase, Supabase publish one). */
-  jwksUrl?: string;
-  issuer?: string;
-  audience?: string;
-  policy: AccessPolicy;
-  /** The claim listing the user's groups, for `group:` policy entries. */
-  groupsClaim: string;
-  /** Tag sockets opened with a user's token as `user:<sub>`, so backends can push to a user. */
-  subjectTag: boolean;
-}
+export type { JwtSettings };
 
 /** A backend's connect-token signing key (HS256), stored so the tenant object can verify what backends mint. */
 export interface SigningKey {
@@ -55,7 +41,7 @@ export async function verifyEndUserToken(token: string, settings: JwtSettings, r
     if (settings.secret !== undefined) {
       return (await jwtVerify(token, encoder.encode(settings.secret), { ...options, algorithms: END_USER_ALGORITHMS_HMAC })).payload;
     }
-    const keys = settings.jwks !== undefined ? createLocalJWKSet(settings.jwks) : remoteKeySet(settings.jwksUrl ?? '', remoteKeySets);
+    const keys = settings.jwks !== undefined ? createLocalJWKSet(settings.jwks as JSONWebKeySet) : remoteKeySet(settings.jwksUrl ?? '', remoteKeySets);
     return (await jwtVerify(token, keys, { ...options, algorithms: END_USER_ALGORITHMS_PUBLIC_KEY })).payload;
   } catch (err) {
     throw jwtError(err);

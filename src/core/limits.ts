@@ -1,3 +1,5 @@
+import type { TenantLimits } from '../../sdk/src/protocol';
+
 /**
  * Every limit of the service, in one place. The README's "Limits" table lists the same numbers.
  * Platform limits: https://developers.cloudflare.com/durable-objects/platform/limits/
@@ -62,14 +64,7 @@ export const MAX_SHARDS = 64;
 export const MAX_PREVIOUS_LAYOUTS = 8;
 
 /** Per-tenant caps the operator sets through the admin API. */
-export interface TenantLimits {
-  /** Sustained pushes per second (bursts of twice that are allowed). */
-  pushesPerSecond: number;
-  /** Sustained WebSocket connection attempts per second, per object (bursts of twice that). */
-  connectsPerSecond: number;
-  /** Connected sockets at once, per object (shard). */
-  maxSockets: number;
-}
+export type { TenantLimits };
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   pushesPerSecond: 1000,

@@ -17,36 +17,20 @@ import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
 import { decodeCursor, type Cursor } from './shards';
 
-export type AccessControl = 'custom' | 'none' | 'jwt';
-export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
+import {
+  ACCESS_CONTROL_MODES,
+  type AccessControl,
+  type ConfigurationUpdate as WireConfigurationUpdate,
+  type PushRequest,
+  type Receivers,
+  type SocketRequest,
+  type TenantCreateRequest,
+} from '../../sdk/src/protocol';
 
-export interface Receivers {
-  sockets: string[] | null;
-  tags: string[] | null;
-}
+export type { AccessControl, PushRequest, Receivers, SocketRequest, TenantCreateRequest };
 
-export interface PushRequest {
-  data: string;
-  receivers: Receivers;
-}
-
-export interface SocketRequest {
-  id: string | null;
-  tags: string[];
-}
-
-export interface TenantCreateRequest {
-  name: string;
-  accessControl: AccessControl;
-  limits: Partial<TenantLimits>;
-  shards: number;
-}
-
-/** A change to a tenant's configuration: only the fields given are replaced. */
-export interface ConfigurationUpdate {
-  accessControl?: AccessControl;
-  jwt?: JwtSettings;
-}
+/** A change to a tenant's configuration, checked: only the fields given are replaced. */
+export type ConfigurationUpdate = WireConfigurationUpdate<JwtSettings>;
 
 /** Lowercase DNS label: what a tenant may be called. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

@@ -3,6 +3,7 @@ import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from '../core/receivers';
 import type { Receivers } from '../core/validation';
+import type { SocketInfo } from '../../sdk/src/protocol';
 import { CloseCode, closeQuietly } from './close-codes';
 
 /**
@@ -11,11 +12,7 @@ import { CloseCode, closeQuietly } from './close-codes';
  */
 type SocketAttachment = number;
 
-export interface SocketInfo {
-  id: string;
-  connectedAt: string;
-  tags: string[];
-}
+export type { SocketInfo };
 
 /** The hibernatable WebSockets of one object: accept, find, describe, send, close and sweep. */
 export class Sockets {

@@ -100,16 +100,17 @@ function appRouter(): AppRouter {
   return router;
 }
 
-/** Ends a router: 405 when some route has this path under another method, else 404. */
-function noRoute(router: AppRouter): (request: IRequest) => never {
-  return (request) => {
+/** Ends a router: 405 when some route has this path under another method, else 404 (with a hint when one helps). */
+function noRoute(router: AppRouter, hint: (path: string, ctx: RouteContext) => string | null): (request: IRequest, ctx: RouteContext) => never {
+  return (request, ctx) => {
     const path = new URL(request.url).pathname;
     const allowed = router.routes.filter(([m, pattern]) => m !== 'ALL' && pattern.test(path)).map(([m]) => m);
     if (allowed.length > 0) {
       const allow = [...new Set([...allowed, 'OPTIONS'])].join(', ');
       throw new ApiError(405, 'method_not_allowed', `${request.method} is not allowed on ${path}; use ${allow}.`, { headers: { allow } });
     }
-    throw new ApiError(404, 'not_found', `No route for ${request.method} ${path}.`);
+    const why = hint(path, ctx);
+    throw new ApiError(404, 'not_found', `No route for ${request.method} ${path}.${why === null ? '' : ` ${why}`}`);
   };
 }
 
@@ -157,7 +158,15 @@ tenantRouter
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), { status: 201 }))
   .get('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).listSigningKeys(bearerToken(request)))))
   .delete('/v1/signing-keys/:kid', async (request, ctx) => json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), param(request, 'kid')))))
-  .all('*', noRoute(tenantRouter));
+  .all(
+    '*',
+    noRoute(tenantRouter, (path, ctx) =>
+      path.startsWith('/admin/')
+        ? `This host names tenant "${ctx.tenant}"; the admin API is on the service host, which names no tenant` +
+          (ctx.config.rootDomain === null ? ' (set ROOT_DOMAIN so that only <tenant>.<ROOT_DOMAIN> names a tenant).' : ` (https://${ctx.config.rootDomain}).`)
+        : null,
+    ),
+  );
 
 /** Routes on a host that names no tenant: service info and the operator's admin API. */
 export const apexRouter = appRouter();
@@ -182,4 +191,12 @@ apexRouter
   })
   .post('/admin/tenants/:name/security-tokens', async (request, ctx) => json(unwrap(await named(request, ctx).rotateSecurityToken()), { status: 201 }))
   .delete('/admin/tenants/:name/security-tokens/previous', async (request, ctx) => json(unwrap(await named(request, ctx).revokePreviousSecurityTokens())))
-  .all('*', noRoute(apexRouter));
+  .all(
+    '*',
+    noRoute(apexRouter, (path, ctx) =>
+      path.startsWith('/v1/')
+        ? `This host names no tenant: use ${ctx.base}/v1/gateways/<tenant>${path}` +
+          (ctx.config.rootDomain === null ? '.' : ` or https://<tenant>.${ctx.config.rootDomain}${path}.`)
+        : null,
+    ),
+  );
