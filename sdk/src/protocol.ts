@@ -23,7 +23,7 @@ export interface FieldError {
   message: string;
 }
 
-/** A 422 answer: every problem of the body at once. */
+/** A 422 answer: the problems of the body, at most 20, then one `too_many_errors` entry counting the rest. */
 export interface ValidationErrorEnvelope {
   errors: FieldError[];
 }
@@ -58,7 +58,7 @@ export type ErrorReason =
   | 'key_set_unavailable';
 
 /** `errors[].reason` values of a 422 answer. */
-export type FieldErrorReason = 'invalid_json' | 'invalid_encoding' | 'invalid_type' | 'required' | 'invalid_value' | 'too_long' | 'too_many';
+export type FieldErrorReason = 'invalid_json' | 'invalid_encoding' | 'invalid_type' | 'required' | 'invalid_value' | 'too_long' | 'too_many' | 'too_many_errors';
 
 // ---- Service ----
 
@@ -127,7 +127,7 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 export interface SocketRequest {
   /** The socket id; null lets the service pick a UUID. Reusing a connected id replaces that socket (closed with 4003). */
   id: string | null;
-  /** Up to 9 distinct tags; duplicates are removed. */
+  /** Up to 9 distinct tags of at most 252 bytes of UTF-8 each; duplicates are removed (at most 100 entries). */
   tags: string[];
 }
 

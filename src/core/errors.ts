@@ -1,4 +1,5 @@
 import type { FieldError } from '../../sdk/src/protocol';
+import { MAX_FIELD_ERRORS } from './limits';
 
 export type { FieldError };
 
@@ -30,8 +31,14 @@ export class ApiError extends Error {
     this.headers = extra.headers;
   }
 
+  /** A 422 listing the first MAX_FIELD_ERRORS problems, then one `too_many_errors` entry counting the rest. */
   static unprocessable(errors: FieldError[]): ApiError {
-    return new ApiError(422, 'unprocessable_entity', errors.map((e) => e.message).join('; '), { errors });
+    const listed = errors.slice(0, MAX_FIELD_ERRORS);
+    if (errors.length > MAX_FIELD_ERRORS) {
+      const more = errors.length - MAX_FIELD_ERRORS;
+      listed.push({ reason: 'too_many_errors', property: null, message: `${more} more ${more === 1 ? 'problem is' : 'problems are'} not listed.` });
+    }
+    return new ApiError(422, 'unprocessable_entity', listed.map((e) => e.message).join('; '), { errors: listed });
   }
 
   toData(): ApiErrorData {

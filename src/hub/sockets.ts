@@ -25,16 +25,22 @@ export class Sockets {
   ) {}
 
   /**
-   * Accepts a socket for `id`, closing any older connection with that id (4003, after `onReplaced` saw it);
-   * returns both ends.
+   * Accepts a socket for `id`, closing any older connection with that id (4003, after `onReplaced` saw it); returns
+   * both ends, or null (logged) when the platform refuses it, so an upgrade never ends in a 500.
    */
-  accept(id: string, tags: readonly string[], attachment: SocketAttachment, onReplaced?: (older: WebSocket) => void): { client: WebSocket; server: WebSocket } {
-    for (const older of this.ctx.getWebSockets(socketIdTag(id))) {
-      onReplaced?.(older);
-      closeQuietly(older, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
-    }
+  accept(id: string, tags: readonly string[], attachment: SocketAttachment, onReplaced?: (older: WebSocket) => void): { client: WebSocket; server: WebSocket } | null {
+    const older = this.ctx.getWebSockets(socketIdTag(id));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    try {
+      this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    } catch (err) {
+      console.error(`could not accept a socket (${this.where()})`, String(err));
+      return null;
+    }
+    for (const ws of older) {
+      onReplaced?.(ws);
+      closeQuietly(ws, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
+    }
     this.estimate.count++;
     server.serializeAttachment(attachment);
     return { client, server };

@@ -137,6 +137,14 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
+  /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
+  checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
+    return settle(async () => {
+      await this.store.authorize(bearer, action);
+      return null;
+    });
+  }
+
   /** Delivers a push on every shard it reaches; with an Idempotency-Key, once (a repeat answers the first response). */
   pushMessage(bearer: string | null, push: PushRequest, claim: IdempotencyClaim | null = null): Promise<Outcome<Published>> {
     return settle(async () => {

@@ -45,10 +45,12 @@ export async function upgrade(request: Request, ctx: UpgradeContext): Promise<Re
   if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
   if (chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL) {
     const client = await ctx.v2.open(grant, params.get('resume'), placement.tenant, placement.shard);
+    if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
     return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': V2_PROTOCOL } });
   }
-  const { client } = ctx.sockets.accept(grant.id, grant.tags, Date.now(), (older) => ctx.v2.onGone(older));
-  return new Response(null, { status: 101, webSocket: client });
+  const accepted = ctx.sockets.accept(grant.id, grant.tags, Date.now(), (older) => ctx.v2.onGone(older));
+  if (accepted === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
+  return new Response(null, { status: 101, webSocket: accepted.client });
 }
 
 /** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */

@@ -40,7 +40,7 @@ export class V2Protocol {
    * Accepts a mws.v2 socket for `grant`, resuming from `resume` (`<seq>.<token>`) when given. Token work is done
    * first; accept, hello and replay then run without awaiting, so no push can fall between replay and live.
    */
-  async open(grant: Grant, resume: string | null, tenant: string, shard: number): Promise<WebSocket> {
+  async open(grant: Grant, resume: string | null, tenant: string, shard: number): Promise<WebSocket | null> {
     const now = Date.now();
     const started = this.history.startForV2(now);
     const key = await this.history.signingKey();
@@ -51,7 +51,9 @@ export class V2Protocol {
 
     const stream = this.history.startForV2(Date.now());
     const attachment: V2Attachment = { at: now, v2: true };
-    const { client, server } = this.sockets.accept(grant.id, grant.tags, attachment, (older) => this.onGone(older));
+    const accepted = this.sockets.accept(grant.id, grant.tags, attachment, (older) => this.onGone(older));
+    if (accepted === null) return null;
+    const { client, server } = accepted;
     const state = this.flow.adopt(server, grant.id, grant.tags, now);
     const verdict = claim === null ? null : 'position' in claim ? resumeVerdict(claim.position, stream) : failure(claim, stream.epoch);
     const hello: HelloFrame = {

@@ -1,8 +1,10 @@
 import { json, Router, type IRequest, type RouterType } from 'itty-router';
+import type { Action } from '../core/access';
 import { readJsonBody } from '../core/body';
 import type { Config } from '../core/config';
 import { ApiError, errorResponse, unwrap } from '../core/errors';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKey, pushFingerprint } from '../core/idempotency-key';
+import { socketIdProblem } from '../core/fields';
 import { bearerToken } from '../core/tokens';
 import {
   isValidTenantName,
@@ -14,7 +16,6 @@ import {
   parseShards,
   parseSocketRequest,
   parseTenantCreate,
-  socketIdProblem,
 } from '../core/validation';
 import type { TenantHub } from '../hub/tenant-hub';
 import { requireAdmin } from './admin-auth';
@@ -57,10 +58,37 @@ const socketIdParam = (request: IRequest): string => {
   return id;
 };
 
+const tenantNotFound = (name: string) => new ApiError(404, 'tenant_not_found', `No tenant named "${name}".`);
+
 const tenantNameParam = (request: IRequest): string => {
   const name = param(request, 'name');
-  if (!isValidTenantName(name)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${name}".`);
+  if (!isValidTenantName(name)) throw tenantNotFound(name);
   return name;
+};
+
+/**
+ * Reads a request's input (body, query, path), but when it is wrong, answers first what `refusal` would: a request
+ * for an unknown tenant or with a bad token learns nothing about its input, and gets a small answer. Validation
+ * stays in the Worker and the check costs a second hop only for wrong input; valid input is authorized once, by
+ * the call it makes.
+ */
+async function input<T>(read: () => T | Promise<T>, refusal: () => Promise<void>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ApiError) await refusal();
+    throw err;
+  }
+}
+
+/** Throws the tenant's 404/401/403 when the caller may not do `action`. */
+const mayCall = (request: IRequest, ctx: RouteContext, action: Action) => async (): Promise<void> => {
+  unwrap(await hub(ctx).checkAccess(bearerToken(request), action));
+};
+
+/** For the operator's calls about one tenant: throws 404 when it does not exist. */
+const tenantExists = (ctx: RouteContext, name: string) => async (): Promise<void> => {
+  if ((await hub(ctx, name).shardLayout()) === null) throw tenantNotFound(name);
 };
 
 const connectUri = (base: string, token: string): string => `${base.replace(/^http/, 'ws')}/?token=${encodeURIComponent(token)}`;
@@ -98,8 +126,10 @@ tenantRouter
     return serviceInfo(ctx.tenant);
   })
   .post('/v1/messages', async (request, ctx) => {
-    const key = parseIdempotencyKey(request.headers.get(IDEMPOTENCY_KEY_HEADER));
-    const push = parsePushRequest(await readJsonBody(request));
+    const { key, push } = await input(
+      async () => ({ key: parseIdempotencyKey(request.headers.get(IDEMPOTENCY_KEY_HEADER)), push: parsePushRequest(await readJsonBody(request)) }),
+      mayCall(request, ctx, 'push'),
+    );
     const claim = key === null ? null : { key, fingerprint: await pushFingerprint(push.data, push.receivers) };
     const { id, sent, replayed } = unwrap(await hub(ctx).pushMessage(bearerToken(request), push, claim));
     const data = typeof push.data === 'string' ? { data: push.data } : { dataBase64: encodeBase64(push.data) };
@@ -107,22 +137,29 @@ tenantRouter
   })
   .get('/v1/websocket_uri', async (request, ctx) => {
     const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'connect', { id: null, tags: [] }));
-    return json({ id: r.id, uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags });
+    return json({ uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags });
   })
   .post('/v1/sockets', async (request, ctx) => {
-    const socket = parseSocketRequest(await readJsonBody(request, { emptyAs: {} }));
+    const socket = await input(async () => parseSocketRequest(await readJsonBody(request, { emptyAs: {} })), mayCall(request, ctx, 'manage'));
     const r = unwrap(await hub(ctx).reserveSocket(bearerToken(request), 'manage', socket));
     return json({ id: r.id, uri: connectUri(ctx.base, r.token), expiresAt: r.expiresAt, tags: r.tags }, { status: 201 });
   })
   .get('/v1/sockets', async (request, ctx) => {
-    const { limit, cursor } = parseListQuery(new URL(request.url).searchParams);
+    const { limit, cursor } = await input(() => parseListQuery(new URL(request.url).searchParams), mayCall(request, ctx, 'manage'));
     return json(unwrap(await hub(ctx).listSockets(bearerToken(request), limit, cursor)));
   })
-  .get('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).getSocket(bearerToken(request), socketIdParam(request)))))
-  .delete('/v1/sockets/:id', async (request, ctx) => json(unwrap(await hub(ctx).deleteSocket(bearerToken(request), socketIdParam(request)))))
+  .get('/v1/sockets/:id', async (request, ctx) => {
+    const id = await input(() => socketIdParam(request), mayCall(request, ctx, 'manage'));
+    return json(unwrap(await hub(ctx).getSocket(bearerToken(request), id)));
+  })
+  .delete('/v1/sockets/:id', async (request, ctx) => {
+    const id = await input(() => socketIdParam(request), mayCall(request, ctx, 'manage'));
+    return json(unwrap(await hub(ctx).deleteSocket(bearerToken(request), id)));
+  })
   .get('/v1/configuration', async (request, ctx) => json(unwrap(await hub(ctx).getConfiguration(bearerToken(request)))))
   .put('/v1/configuration', async (request, ctx) => {
-    const update = parseConfiguration(await readJsonBody(request));
+    const read = async () => parseConfiguration(await readJsonBody(request), { loopbackHttpJwks: ctx.config.allowLoopbackHttpJwks });
+    const update = await input(read, mayCall(request, ctx, 'manage'));
     return json(unwrap(await hub(ctx).setConfiguration(bearerToken(request), update)));
   })
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), { status: 201 }))
@@ -152,11 +189,11 @@ apexRouter
   .get('/admin/tenants/:name', async (request, ctx) => json(unwrap(await named(request, ctx).describeTenant())))
   .delete('/admin/tenants/:name', async (request, ctx) => json(unwrap(await named(request, ctx).deleteTenant())))
   .put('/admin/tenants/:name/limits', async (request, ctx) => {
-    const limits = parseLimits(await readJsonBody(request));
+    const limits = await input(async () => parseLimits(await readJsonBody(request)), tenantExists(ctx, tenantNameParam(request)));
     return json(unwrap(await named(request, ctx).setLimits(limits)));
   })
   .put('/admin/tenants/:name/shards', async (request, ctx) => {
-    const { shards } = parseShards(await readJsonBody(request));
+    const { shards } = await input(async () => parseShards(await readJsonBody(request)), tenantExists(ctx, tenantNameParam(request)));
     return json(unwrap(await named(request, ctx).setShards(shards)));
   })
   .post('/admin/tenants/:name/security-tokens', async (request, ctx) => json(unwrap(await named(request, ctx).rotateSecurityToken()), { status: 201 }))
