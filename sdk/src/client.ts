@@ -1,7 +1,8 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ClientCloseCode, isFinalCloseCode } from './close-codes.js';
 import { Emitter } from './emitter.js';
-import { KEEPALIVE_PING, KEEPALIVE_PONG } from './protocol.js';
+import { KEEPALIVE_PING, KEEPALIVE_PONG, V2_PROTOCOL, type ResumeFailure } from './protocol.js';
+import { V2Stream, type StreamEvent, type StreamMessage } from './stream.js';
 
 export const DEFAULT_PING_INTERVAL_MS = 25_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
@@ -11,7 +12,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * A WebSocket class: the global one (browsers, Node 22+, Deno, Bun) or, on Node 20, the default export of the `ws`
  * package. Typed loosely so that `ws`'s class fits; the client uses only the standard `on*` handlers.
  */
-export type WebSocketConstructor = new (url: string) => {
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
@@ -41,13 +45,32 @@ export interface MwsClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Source of randomness for jitter, in [0, 1); defaults to Math.random. */
   random?: () => number;
+  /**
+   * `mws.v2` (default): envelopes, resume on every reconnect, acks, no duplicates, and `recoveryFailed` when
+   * messages could not be replayed. `raw`: the original protocol, each message's data as one frame.
+   */
+  protocol?: 'mws.v2' | 'raw';
+  /** mws.v2: how long after a message the client acknowledges (cumulatively) what it processed, in ms. Default 100. */
+  ackIntervalMs?: number;
 }
 
 export interface MwsClientEvents {
-  /** A connection is open. `attempt` is 0 for a first connection, else the reconnect attempt that succeeded. */
-  open: { attempt: number };
-  /** A pushed message. Text frames arrive as strings, binary ones are decoded as UTF-8. */
-  message: { data: string };
+  /**
+   * A connection is open. `attempt` is 0 for a first connection, else the reconnect attempt that succeeded.
+   * `resumed` (mws.v2): true when what was missed is being replayed, false when it could not be (a `recoveryFailed`
+   * follows), null when there was nothing to resume.
+   */
+  open: { attempt: number; resumed: boolean | null };
+  /**
+   * A pushed message, once: text as `data`; binary as `bytes` (and `data`, decoded as UTF-8). mws.v2 messages carry
+   * the `id` the push answered and their `seq`.
+   */
+  message: StreamMessage;
+  /**
+   * mws.v2: messages were lost and cannot be replayed (history trimmed, tenant recreated, ...): reload your state.
+   * Live messages continue.
+   */
+  recoveryFailed: { reason: ResumeFailure; message: string };
   /** A connection closed. `willReconnect` says whether a `reconnecting` follows. */
   close: { code: number; reason: string; willReconnect: boolean };
   /** A reconnect is scheduled after `delayMs`. */
@@ -61,7 +84,9 @@ export type MwsClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'close
 const WS_OPEN = 1;
 
 /**
- * A reconnecting MWS WebSocket client with keepalive.
+ * A reconnecting MWS WebSocket client with keepalive. By default it speaks mws.v2: on every reconnect it resumes
+ * where it was (the service replays what it missed), acknowledges what it processed, never emits a message twice,
+ * and emits `recoveryFailed` when messages could not be replayed.
  *
  * ```ts
  * const client = new MwsClient({ getUri: async () => (await fetch('/my-backend/mws-uri')).json().then((r) => r.uri) });
@@ -71,7 +96,8 @@ const WS_OPEN = 1;
  */
 export class MwsClient extends Emitter<MwsClientEvents> {
   private readonly options: MwsClientOptions;
-  private readonly WebSocketImpl: new (url: string) => WebSocket;
+  private readonly WebSocketImpl: new (url: string, protocols?: string[]) => WebSocket;
+  private readonly stream: V2Stream;
   private ws: WebSocket | null = null;
   private currentState: MwsClientState = 'idle';
   /** Consecutive failed attempts since the last successful open. */
@@ -82,6 +108,8 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by close() and by each new attempt, so late callbacks of an old attempt do nothing. */
   private generation = 0;
+  /** The attempt that opened the current mws.v2 connection, reported with its hello. */
+  private openedAttempt = 0;
 
   constructor(options: MwsClientOptions) {
     super();
@@ -92,7 +120,8 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (impl === undefined) throw new TypeError(NO_WEBSOCKET_MESSAGE);
     // Any class with the standard `on*` handlers works; the type above is loose only so that `ws` fits.
-    this.WebSocketImpl = impl as unknown as new (url: string) => WebSocket;
+    this.WebSocketImpl = impl as unknown as new (url: string, protocols?: string[]) => WebSocket;
+    this.stream = new V2Stream(options.ackIntervalMs);
   }
 
   get state(): MwsClientState {
@@ -143,7 +172,9 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     if (generation !== this.generation) return;
     let ws: WebSocket;
     try {
-      ws = new this.WebSocketImpl(uri);
+      const resume = this.options.protocol === 'raw' ? null : this.stream.resumeParam();
+      const url = resume === null ? uri : `${uri}${uri.includes('?') ? '&' : '?'}resume=${encodeURIComponent(resume)}`;
+      ws = this.options.protocol === 'raw' ? new this.WebSocketImpl(url) : new this.WebSocketImpl(url, [V2_PROTOCOL]);
     } catch (error) {
       this.emit('error', { error });
       this.scheduleReconnect();
@@ -184,19 +215,34 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     this.attempt = 0;
     this.currentState = 'open';
     this.startKeepalive(ws);
-    this.emit('open', { attempt });
+    // A mws.v2 connection is announced by its hello, which says whether it resumed.
+    if (ws.protocol === V2_PROTOCOL) this.openedAttempt = attempt;
+    else this.emit('open', { attempt, resumed: null });
   }
 
   private handleMessage(ws: WebSocket, raw: unknown): void {
     if (ws !== this.ws) return;
-    const data = typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer);
     // Only a `pong` we are waiting for is the keepalive answer; any other `pong` is a pushed message.
-    if (data === KEEPALIVE_PONG && this.pongTimer !== undefined) {
+    if (raw === KEEPALIVE_PONG && this.pongTimer !== undefined) {
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;
       return;
     }
-    this.emit('message', { data });
+    if (ws.protocol !== V2_PROTOCOL) {
+      if (typeof raw === 'string') return this.emit('message', { data: raw });
+      const bytes = new Uint8Array(raw as ArrayBuffer);
+      return this.emit('message', { data: new TextDecoder().decode(bytes), bytes });
+    }
+    const sendAck = (frame: string) => {
+      if (ws === this.ws && ws.readyState === WS_OPEN) ws.send(frame);
+    };
+    this.dispatch(typeof raw === 'string' ? this.stream.onText(raw, sendAck) : this.stream.onBinary(new Uint8Array(raw as ArrayBuffer), sendAck));
+  }
+
+  private dispatch(event: StreamEvent): void {
+    if (event.kind === 'message') this.emit('message', event.message);
+    else if (event.kind === 'recoveryFailed') this.emit('recoveryFailed', { reason: event.reason, message: event.message });
+    else if (event.kind === 'hello') this.emit('open', { attempt: this.openedAttempt, resumed: event.resumed });
   }
 
   private handleClose(ws: WebSocket, code: number, reason: string): void {
@@ -258,6 +304,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   }
 
   private stopTimers(): void {
+    this.stream.detach();
     clearTimeout(this.connectTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);

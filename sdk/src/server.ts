@@ -1,24 +1,36 @@
-import type {
-  ConfigurationUpdate,
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  type BinaryPushResult,
+  type ConfigurationUpdate,
   ConfigurationView,
-  FieldError,
-  PushRequest,
-  PushResult,
-  Receivers,
-  SigningKeyCreated,
-  SigningKeyList,
-  SocketInfo,
-  SocketListQuery,
-  SocketPage,
-  SocketRequest,
-  SocketUri,
-  WebsocketUri,
+  type FieldError,
+  type PushRequest,
+  type PushResult,
+  type Receivers,
+  type SigningKeyCreated,
+  type SigningKeyList,
+  type SocketInfo,
+  type SocketListQuery,
+  type SocketPage,
+  type SocketRequest,
+  type SocketUri,
+  type WebsocketUri,
 } from './protocol.js';
 
 /** The REST shapes, for code that imports only `@mws/sdk/server`. */
 export type * from './protocol.js';
 
-export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<Response>;
+export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<Response>;
+
+/** Options of one `push`. */
+export interface PushOptions {
+  /**
+   * The `Idempotency-Key`: by default a fresh one per call, reused on that call's own retries, so a retry after a
+   * timeout or a 5xx never delivers twice. Give your own to make retries across calls (or processes) safe; `false`
+   * sends none (and a POST is then never retried after it may have been done).
+   */
+  idempotencyKey?: string | false;
+}
 
 /** When MwsBackend retries by itself; see `MwsBackendOptions.retry`. */
 export interface RetryOptions {
@@ -30,6 +42,9 @@ export interface RetryOptions {
 
 export const DEFAULT_MAX_RETRIES = 2;
 export const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** The first wait before retrying a keyed push after a timeout, a network error or a 5xx without Retry-After; doubles each time. */
+const KEYED_RETRY_BASE_DELAY_MS = 250;
 /** The wait when a 429 or 503 comes without `Retry-After`. */
 const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
@@ -45,10 +60,14 @@ export interface MwsBackendOptions {
   fetch?: FetchLike;
   /**
    * Waits out `Retry-After` and retries 429 `rate_limited` answers (nothing was done, so any call is safe to repeat)
-   * and, for GET, PUT and DELETE only, 503 `service_unavailable`. Never retried: 503 `partial_delivery` (a retry
-   * would duplicate), a POST's 503, and any wait longer than `maxDelayMs`. `false` turns retrying off.
+   * and, for GET, PUT and DELETE, 503 `service_unavailable`. A push with an Idempotency-Key (the default) is also
+   * retried after a timeout, a network error, any 5xx (`partial_delivery` included: the retry completes the shards
+   * that missed it) and 409 `idempotency_key_in_flight`. Never retried: a POST without a key that may have been
+   * done, and any wait longer than `maxDelayMs`. `false` turns retrying off.
    */
   retry?: RetryOptions | false;
+  /** How long one request may take before it is abandoned (and, for a keyed push, retried), in ms. Default 10 000. */
+  timeoutMs?: number;
 }
 
 /** An error answer of the MWS API: `{"error": {reason, message}}`, or 422 `{"errors": [...]}`. */
@@ -76,6 +95,7 @@ export class MwsBackend {
   private readonly securityToken: string | undefined;
   private readonly fetchImpl: FetchLike;
   private readonly retry: Required<RetryOptions>;
+  private readonly timeoutMs: number;
 
   constructor(options: MwsBackendOptions) {
     if (typeof options.baseUrl !== 'string' || !/^https?:\/\//i.test(options.baseUrl)) {
@@ -90,12 +110,20 @@ export class MwsBackend {
       options.retry === false
         ? { maxRetries: 0, maxDelayMs: 0 }
         : { maxRetries: options.retry?.maxRetries ?? DEFAULT_MAX_RETRIES, maxDelayMs: options.retry?.maxDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS };
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
-  /** POST /v1/messages. A missing `sockets` or `tags` is sent as null. */
-  push(data: string, receivers: Partial<Receivers>): Promise<PushResult> {
-    const body: PushRequest = { data, receivers: { sockets: receivers.sockets ?? null, tags: receivers.tags ?? null } };
-    return this.request('POST', '/v1/messages', body);
+  /**
+   * POST /v1/messages: text, or bytes (sent as `dataBase64`; raw sockets get one binary frame). A missing `sockets` or
+   * `tags` is sent as null. Safe to retry: see PushOptions.idempotencyKey.
+   */
+  push(data: string, receivers: Partial<Receivers>, options?: PushOptions): Promise<PushResult>;
+  push(data: Uint8Array, receivers: Partial<Receivers>, options?: PushOptions): Promise<BinaryPushResult>;
+  push(data: string | Uint8Array, receivers: Partial<Receivers>, options: PushOptions = {}): Promise<PushResult | BinaryPushResult> {
+    const to = { sockets: receivers.sockets ?? null, tags: receivers.tags ?? null };
+    const body: PushRequest = typeof data === 'string' ? { data, receivers: to } : { dataBase64: toBase64(data), receivers: to };
+    const key = options.idempotencyKey ?? randomKey();
+    return this.request('POST', '/v1/messages', body, key === false ? undefined : key);
   }
 
   /** POST /v1/sockets: reserves a socket id with tags and returns its single-use connect uri. */
@@ -173,34 +201,44 @@ export class MwsBackend {
     await this.request('DELETE', `/v1/signing-keys/${encodeURIComponent(kid)}`);
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.securityToken !== undefined) headers.authorization = `Bearer ${this.securityToken}`;
-    const init: { method: string; headers: Record<string, string>; body?: string } = { method, headers };
+    if (idempotencyKey !== undefined) headers[IDEMPOTENCY_KEY_HEADER] = idempotencyKey;
+    const init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal } = { method, headers };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     for (let retries = 0; ; retries++) {
-      const res = await this.fetchImpl(`${this.baseUrl}${path}`, init);
-      const text = await res.text();
-      const parsed = parseJson(text);
-      if (res.ok) return parsed as T;
-      const error = toMwsError(res.status, parsed, text, parseRetryAfter(res.headers.get('retry-after')));
-      const delayMs = this.retryDelayMs(method, error, retries);
+      let error: unknown;
+      try {
+        const res = await this.fetchImpl(`${this.baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+        const text = await res.text();
+        const parsed = parseJson(text);
+        if (res.ok) return parsed as T;
+        error = toMwsError(res.status, parsed, text, parseRetryAfter(res.headers.get('retry-after')));
+      } catch (thrown) {
+        // A timeout or a network error: the request may or may not have been done.
+        error = thrown;
+      }
+      const delayMs = this.retryDelayMs(method, error, retries, idempotencyKey !== undefined);
       if (delayMs === null) throw error;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 
   /** How long to wait before retrying after `error`, or null to throw it. */
-  private retryDelayMs(method: string, error: MwsError, retriesSoFar: number): number | null {
+  private retryDelayMs(method: string, error: unknown, retriesSoFar: number, keyed: boolean): number | null {
     if (retriesSoFar >= this.retry.maxRetries) return null;
+    const backoffMs = KEYED_RETRY_BASE_DELAY_MS * 2 ** retriesSoFar;
+    if (!(error instanceof MwsError)) return keyed && backoffMs <= this.retry.maxDelayMs ? backoffMs : null;
     const retryable =
       (error.status === 429 && error.reason === 'rate_limited') ||
-      (error.status === 503 && error.reason === 'service_unavailable' && method !== 'POST');
+      (error.status === 503 && error.reason === 'service_unavailable' && method !== 'POST') ||
+      (keyed && (error.status >= 500 || (error.status === 409 && error.reason === 'idempotency_key_in_flight')));
     if (!retryable) return null;
-    const delayMs = (error.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS) * 1000;
+    const delayMs = error.retryAfterSeconds !== null ? error.retryAfterSeconds * 1000 : keyed ? backoffMs : DEFAULT_RETRY_AFTER_SECONDS * 1000;
     return delayMs <= this.retry.maxDelayMs ? delayMs : null;
   }
 }
@@ -212,6 +250,18 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   if (/^\d+$/.test(trimmed)) return Number(trimmed);
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** A fresh Idempotency-Key. */
+function randomKey(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/** Standard base64, as `dataBase64` takes it. */
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 function parseJson(text: string): unknown {

@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MwsBackend, MwsError, parseRetryAfter } from '../src/server.js';
+import { MwsBackend, MwsError, parseRetryAfter, type FetchLike } from '../src/server.js';
 
 interface Seen {
   method: string;
   url: string;
   authorization: string | undefined;
   contentType: string | undefined;
+  idempotencyKey?: string | undefined;
   body: string;
 }
 
@@ -28,7 +29,8 @@ beforeAll(async () => {
   server = createServer(async (req: IncomingMessage, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
-    seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+    const key = req.headers['idempotency-key'];
+    seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], ...(typeof key === 'string' ? { idempotencyKey: key } : {}), body });
     const next = queued.shift() ?? answer;
     res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
     res.end(next.body === undefined ? '' : JSON.stringify(next.body));
@@ -58,9 +60,27 @@ describe('MwsBackend', () => {
         url: '/v1/gateways/foo/v1/messages',
         authorization: 'Bearer mws_secret',
         contentType: 'application/json',
+        idempotencyKey: expect.stringMatching(/^[0-9a-f-]{36}$/),
         body: JSON.stringify({ data: 'hi', receivers: { sockets: ['*'], tags: null } }),
       },
     ]);
+  });
+
+  it('pushes bytes as dataBase64', async () => {
+    answer = { status: 201, body: { id: 'b', dataBase64: 'AAH/', receivers: { sockets: ['*'], tags: null }, sent: 1 } };
+    expect((await backend().push(new Uint8Array([0, 1, 255]), { sockets: ['*'] })).dataBase64).toBe('AAH/');
+    expect(seen[0]?.body).toBe(JSON.stringify({ dataBase64: 'AAH/', receivers: { sockets: ['*'], tags: null } }));
+  });
+
+  it('sends a fresh Idempotency-Key per push, the one given, or none when told', async () => {
+    answer = { status: 201, body: { id: 'm', data: 'hi', receivers: { sockets: ['*'], tags: null }, sent: 1 } };
+    await backend().push('hi', { sockets: ['*'] });
+    await backend().push('hi', { sockets: ['*'] });
+    await backend().push('hi', { sockets: ['*'] }, { idempotencyKey: 'order-42' });
+    await backend().push('hi', { sockets: ['*'] }, { idempotencyKey: false });
+    const keys = seen.map((s) => s.idempotencyKey);
+    expect(keys[0]).not.toBe(keys[1]);
+    expect(keys.slice(2)).toEqual(['order-42', undefined]);
   });
 
   it('creates a socket with POST /v1/sockets and returns its uri', async () => {
@@ -264,15 +284,44 @@ describe('MwsBackend on 429 and 503', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('retries 503 service_unavailable on a GET but not on a POST, which may have been done', async () => {
+  it('retries 503 service_unavailable on a GET, and on a push only with its Idempotency-Key', async () => {
     queued.push(unavailable('service_unavailable'));
     answer = { status: 200, body: { results: [], cursor: null } };
     expect(await backend().listSockets()).toEqual({ results: [], cursor: null });
     expect(seen).toHaveLength(2);
     seen.length = 0;
     queued.push(unavailable('service_unavailable'));
-    await expect(backend().push('hi', { sockets: ['*'] })).rejects.toMatchObject({ status: 503, reason: 'service_unavailable', retryAfterSeconds: 0 });
+    answer = { status: 201, body: pushed };
+    expect(await backend().push('hi', { sockets: ['*'] })).toEqual(pushed);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]?.idempotencyKey).toBe(seen[0]?.idempotencyKey);
+    seen.length = 0;
+    queued.push(unavailable('service_unavailable'));
+    await expect(backend().push('hi', { sockets: ['*'] }, { idempotencyKey: false })).rejects.toMatchObject({ status: 503, reason: 'service_unavailable' });
     expect(seen).toHaveLength(1);
+  });
+
+  it('retries a keyed push after partial_delivery, a 500 and a 409 in flight, always with the same key', async () => {
+    queued.push(unavailable('partial_delivery'), { status: 500, body: { error: { reason: 'internal_error', message: 'x' } } });
+    answer = { status: 201, body: pushed };
+    const backend3 = new MwsBackend({ baseUrl: origin, securityToken: 't', retry: { maxRetries: 3 } });
+    queued.push({ status: 409, body: { error: { reason: 'idempotency_key_in_flight', message: 'x' } }, headers: { 'retry-after': '0' } });
+    expect(await backend3.push('hi', { sockets: ['*'] })).toEqual(pushed);
+    expect(new Set(seen.map((s) => s.idempotencyKey)).size).toBe(1);
+    expect(seen).toHaveLength(4);
+  });
+
+  it('retries a keyed push that timed out, with the same key', async () => {
+    let calls = 0;
+    const slowFirst: FetchLike = async (url, init) => {
+      calls++;
+      if (calls === 1) await new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
+      return fetch(url, init);
+    };
+    answer = { status: 201, body: pushed };
+    const timing = new MwsBackend({ baseUrl: origin, securityToken: 't', timeoutMs: 100, fetch: slowFirst });
+    expect(await timing.push('hi', { sockets: ['*'] })).toEqual(pushed);
+    expect(calls).toBe(2);
   });
 
   it('never retries 503 partial_delivery, because a retry would deliver twice', async () => {

@@ -25,6 +25,8 @@ function makeClient(options: Partial<MwsClientOptions> = {}) {
     ...(options.uri === undefined ? { getUri } : {}),
     pingIntervalMs: 60_000,
     reconnect: { baseDelayMs: 10, maxDelayMs: 40 },
+    // The raw protocol's behaviour; the mws.v2 default has its own tests (stream.test.ts).
+    protocol: 'raw',
     ...options,
   });
   clients.push(client);
@@ -49,7 +51,7 @@ describe('MwsClient', () => {
     expect(await message).toEqual({ data: 'hello' });
     const binary = next('message');
     conn.ws.send(Buffer.from('héllo bytes'));
-    expect(await binary).toEqual({ data: 'héllo bytes' });
+    expect(await binary).toEqual({ data: 'héllo bytes', bytes: new Uint8Array(Buffer.from('héllo bytes')) });
   });
 
   it('reconnects with exponentially growing delays capped at maxDelayMs, and resets after a successful open', async () => {
@@ -57,7 +59,7 @@ describe('MwsClient', () => {
     const { client, events, next } = makeClient({ random: () => 0.999, reconnect: { baseDelayMs: 20, maxDelayMs: 100 } });
     const opened = next('open');
     client.connect();
-    expect(await opened).toEqual({ attempt: 4 });
+    expect(await opened).toEqual({ attempt: 4, resumed: null });
     const delays = events.filter((e) => e.type === 'reconnecting').map((e) => e.event);
     expect(delays).toEqual([
       { attempt: 1, delayMs: 19 },
@@ -151,7 +153,7 @@ describe('MwsClient', () => {
     const { client, next } = makeClient({ uri: `${server.url}/?token=static` });
     const opened = next('open');
     client.connect();
-    expect(await opened).toEqual({ attempt: 1 });
+    expect(await opened).toEqual({ attempt: 1, resumed: null });
     expect(server.upgradeAttempts).toBe(2);
   });
 
@@ -200,7 +202,7 @@ describe('MwsClient', () => {
     const opened = next('open');
     client.connect();
     expect(((await error).error as Error).message).toBe('backend down');
-    expect(await opened).toEqual({ attempt: 2 });
+    expect(await opened).toEqual({ attempt: 2, resumed: null });
     expect(calls).toBe(3);
   });
 
