@@ -1,6 +1,10 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+// The workers project reads wrangler.toml once per test file, and wrangler logs "Using secrets defined in .dev.vars"
+// each time a developer has one. Its warnings and errors still show. (test/support/launcher.ts sets its own level.)
+process.env.WRANGLER_LOG ??= 'warn';
+
 export default defineConfig({
   test: {
     projects: [
@@ -12,8 +16,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ADMIN_TOKEN: 'test-admin-token',
-                // A short interval so the keepalive sweep can be observed in seconds, not minutes.
-                KEEPALIVE_INTERVAL_SECONDS: '1',
+                // A short interval so the keepalive sweep can be observed in under a second (stale after 0.4 s).
+                KEEPALIVE_INTERVAL_SECONDS: '0.2',
               },
             },
           }),
