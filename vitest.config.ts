@@ -25,7 +25,7 @@ export default defineConfig({
         test: { name: 'workers', include: ['test/*.test.ts'], testTimeout: 20_000 },
       },
       {
-        // Runs in Node against a real `wrangler dev`, as a user would.
+        // Runs in Node against a real `wrangler dev` and `npm start` (test/support/launcher.ts), as a user would.
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
       },
       {
@@ -33,12 +33,13 @@ export default defineConfig({
         test: { name: 'sdk', include: ['sdk/test/**/*.test.ts'], environment: 'node', testTimeout: 10_000 },
       },
       {
-        // Real Chromium (Debian's /usr/bin/chromium) against a real `wrangler dev`; builds sdk/dist first.
+        // Real Chromium against a real `wrangler dev`. support/setup.ts finds the browser (CHROMIUM_PATH, PATH,
+        // Playwright's cache; skipped with one line when there is none, an error under CI) and builds sdk/dist.
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           environment: 'node',
-          globalSetup: ['test/browser/support/build-sdk.ts'],
+          globalSetup: ['test/browser/support/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
