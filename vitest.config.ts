@@ -16,13 +16,13 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ADMIN_TOKEN: 'test-admin-token',
-                // A short interval so the keepalive sweep can be observed in under a second (stale after 0.4 s).
-                KEEPALIVE_INTERVAL_SECONDS: '0.2',
+                // A short interval so the keepalive sweep can be observed in under a second (stale after 0.6 s).
+                KEEPALIVE_INTERVAL_SECONDS: '0.3',
               },
             },
           }),
         ],
-        test: { name: 'workers', include: ['test/*.test.ts'], testTimeout: 20_000 },
+        test: { name: 'workers', include: ['test/*.test.ts'], setupFiles: ['test/workers-setup.ts'], testTimeout: 20_000 },
       },
       {
         // Runs in Node against a real `wrangler dev` and `npm start` (test/support/launcher.ts), as a user would.

@@ -47,7 +47,7 @@ describe('waking the object', () => {
     const tenant = await newTenant();
     const socket = await connectSocket(tenant);
     const stub = hubStub(tenant.name);
-    // The keepalive sweep (every 0.2 s here) would wake it too; this test is about the pings alone.
+    // The keepalive sweep (every 0.3 s here) would wake it too; this test is about the pings alone.
     await runInDurableObject(stub, (_, state) => state.storage.deleteAlarm());
     await evictDurableObject(stub);
     for (let i = 0; i < 10; i++) socket.ws.send('ping');
