@@ -15,8 +15,8 @@ export interface NpmStart {
  * `MWS listening on <url>`, and stops the whole group (npm, node, workerd) on `stop()`.
  * Minimal on purpose: the shared launcher (test/support/launcher.ts) replaces it.
  */
-export function startNpmStart(env: Record<string, string>, timeoutMs = 120_000, args: string[] = ['--port', '0', '--ephemeral']): Promise<NpmStart> {
-  const child = spawn('npm', ['start', '--', ...args], {
+export function startNpmStart(env: Record<string, string>, timeoutMs = 120_000): Promise<NpmStart> {
+  const child = spawn('npm', ['start', '--', '--port', '0', '--ephemeral'], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MwsBackend, MwsClient, type MwsClientEvents } from '../../sdk/src/index';
-import { startNpmStart, type NpmStart } from './npm-start';
+import { startServe, type Server } from '../support/launcher';
 
 const ADMIN_TOKEN = 'e2e-resume-admin-token';
 const MESSAGES = 1000;
@@ -52,9 +52,9 @@ async function until(check: () => boolean, timeoutMs: number, what: () => string
 const expected = Array.from({ length: MESSAGES }, (_, i) => `m${i}`);
 
 describe('resume end to end (SDK against npm start)', () => {
-  let server: NpmStart;
+  let server: Server;
   beforeAll(async () => {
-    server = await startNpmStart({ ADMIN_TOKEN });
+    server = await startServe({ adminToken: ADMIN_TOKEN, via: 'npm' });
   });
   afterAll(() => server?.stop());
 
@@ -90,7 +90,7 @@ describe('resume across a restart of npm start --persist-to', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('loses nothing when the server restarts halfway, with pushes on both sides of the restart', async () => {
-    let server = await startNpmStart({ ADMIN_TOKEN }, 120_000, ['--port', '0', '--persist-to', dir]);
+    let server = await startServe({ adminToken: ADMIN_TOKEN, via: 'npm', args: ['--persist-to', dir] });
     try {
       const token = await createTenant(server.origin, 'resume-restart');
       let backend = new MwsBackend({ baseUrl: `${server.origin}/v1/gateways/resume-restart`, securityToken: token });
@@ -100,7 +100,7 @@ describe('resume across a restart of npm start --persist-to', () => {
       await opened;
       for (let i = 0; i < MESSAGES / 2; i++) await backend.push(`m${i}`, { tags: ['feed'] });
       await server.stop();
-      server = await startNpmStart({ ADMIN_TOKEN }, 120_000, ['--port', '0', '--persist-to', dir, '--no-build']);
+      server = await startServe({ adminToken: ADMIN_TOKEN, via: 'npm', args: ['--persist-to', dir, '--no-build'] });
       backend = new MwsBackend({ baseUrl: `${server.origin}/v1/gateways/resume-restart`, securityToken: token });
       for (let i = MESSAGES / 2; i < MESSAGES; i++) await backend.push(`m${i}`, { tags: ['feed'] });
       await until(() => received.length >= MESSAGES, 60_000, () => `${MESSAGES} messages (have ${received.length})`);
