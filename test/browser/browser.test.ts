@@ -123,13 +123,26 @@ describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
     await page.locator('#sockets tr', { hasText: socketId }).waitFor();
     await expect(page.locator('#sockets tr', { hasText: socketId }).textContent()).resolves.toContain('console-demo, news');
 
+    // "Drop connection for 10 s": what is pushed meanwhile arrives after the reconnect, once each, with seq and id.
+    await page.click('#drop');
+    await page.locator('#status', { hasText: /^dropped/ }).waitFor();
+    for (const data of ['during the drop 1', 'during the drop 2']) await tenantApi('POST', '/v1/messages', { data, receivers: { sockets: null, tags: ['console-demo'] } });
+    await page.locator('#messages li', { hasText: 'during the drop 2' }).waitFor({ timeout: 30_000 });
+    await page.locator('#status', { hasText: /^connected$/ }).waitFor();
+    const shown = await page.locator('#messages li').allTextContents();
+    expect(shown.map((text) => text.replace(/ · [0-9a-f-]{36} · /, ' · <id> · '))).toEqual([
+      '#1 · <id> · hello from the console',
+      '#2 · <id> · during the drop 1',
+      '#3 · <id> · during the drop 2',
+    ]);
+
     await mkdir(join(ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-results/console.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   });
 
-  it('keeps an SDK client receiving after the wrangler dev server restarts, by reconnecting with a fresh uri from getUri', async () => {
+  it('keeps an SDK client receiving after the wrangler dev server restarts, resuming with no message lost or doubled', async () => {
     const page = await browser!.context.newPage();
     await page.goto(`${pages!.origin}/sdk-client.html`);
     await page.waitForFunction(() => (window as any).sdkLoaded === true);
@@ -143,14 +156,18 @@ describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
     await page.waitForFunction(() => (window as any).mws.closes.length >= 1, undefined, { timeout: 15_000 });
     wrangler = await startWranglerDev({ port, persistTo, vars: { ADMIN_TOKEN } });
 
-    // The tenant (and its security token) survived the restart in --persist-to; the client reconnects on its own.
+    // The tenant, its token and the socket's history survived the restart in --persist-to. Pushed before the client is
+    // back, these wait in history; it reconnects on its own and resumes.
+    for (const data of ['while away 1', 'while away 2']) await tenantApi('POST', '/v1/messages', { data, receivers: { sockets: ['*'], tags: null } });
     await page.waitForFunction(() => (window as any).mws.opens === 2, undefined, { timeout: 30_000 });
     const sent = await tenantApi('POST', '/v1/messages', { data: 'after restart', receivers: { sockets: ['*'], tags: null } });
     expect(sent.sent).toBeGreaterThanOrEqual(1);
     await page.waitForFunction(() => (window as any).mws.received.includes('after restart'));
 
     const state = await page.evaluate(() => (window as any).mws);
-    expect(state.received).toEqual(['before restart', 'after restart']);
+    expect(state.received).toEqual(['before restart', 'while away 1', 'while away 2', 'after restart']);
+    expect(state.resumed).toEqual([null, true]);
+    expect(state.recoveryFailed).toEqual([]);
     expect(state.closes[0]).toMatchObject({ willReconnect: true });
     expect(state.reconnecting.length).toBeGreaterThanOrEqual(1);
     expect(state.uriCalls).toBeGreaterThanOrEqual(2);
