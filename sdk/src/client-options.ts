@@ -50,8 +50,6 @@ export interface MwsClientOptions {
    * messages could not be replayed. `raw`: the original protocol, each message's data as one frame.
    */
   protocol?: 'mws.v2' | 'raw';
-  /** mws.v2: how long after a message the client acknowledges (cumulatively) what it processed, in ms. Default 100. */
-  ackIntervalMs?: number;
 }
 
 export interface MwsClientEvents {

@@ -57,7 +57,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     if (impl === undefined) throw new TypeError(NO_WEBSOCKET_MESSAGE);
     // Any class with the standard `on*` handlers works; the type above is loose only so that `ws` fits.
     this.WebSocketImpl = impl as unknown as new (url: string, protocols?: string[]) => WebSocket;
-    this.stream = new V2Stream(options.ackIntervalMs);
+    this.stream = new V2Stream();
   }
 
   get state(): MwsClientState {
@@ -240,7 +240,6 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   }
 
   private stopTimers(): void {
-    this.stream.detach();
     clearTimeout(this.connectTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);

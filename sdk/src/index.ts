@@ -2,7 +2,7 @@ export { MwsClient, DEFAULT_PING_INTERVAL_MS, DEFAULT_PONG_TIMEOUT_MS, NO_WEBSOC
 export type { MwsClientEvents, MwsClientOptions, MwsClientState, WebSocketConstructor } from './client.js';
 export { MwsBackend, MwsError, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_DELAY_MS, DEFAULT_TIMEOUT_MS } from './server.js';
 export type { FetchLike, MwsBackendOptions, PushOptions, RetryOptions } from './server.js';
-export { DEFAULT_ACK_INTERVAL_MS } from './stream.js';
+export { ACK_EVERY_WINDOW_FRACTION } from './stream.js';
 export type { StreamMessage } from './stream.js';
 export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';
 export {

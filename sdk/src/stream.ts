@@ -1,6 +1,7 @@
 import { decodeBinaryMessage, resumeParam, type HelloFrame, type ResumeFailure, type ServerFrame } from './protocol.js';
 
-export const DEFAULT_ACK_INTERVAL_MS = 100;
+/** The client acknowledges once it has this fraction of the service's window (from `hello`) unacknowledged. */
+export const ACK_EVERY_WINDOW_FRACTION = 1 / 4;
 
 /** A message as the client hands it to the app. */
 export interface StreamMessage {
@@ -21,16 +22,15 @@ export type StreamEvent =
 
 /**
  * The client side of a mws.v2 stream, across connections: the position (epoch and last seq processed) and the token
- * to resume with, duplicates dropped, and cumulative acks at most every `ackIntervalMs`.
+ * to resume with, duplicates dropped, and a cumulative ack each time a quarter of the window was received since the
+ * last one: the service pauses a socket only past a whole window, and a slow trickle costs no acks at all.
  */
 export class V2Stream {
   private epoch: string | null = null;
   private seq = 0;
   private token: string | null = null;
-  private acked = 0;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(private readonly ackIntervalMs: number = DEFAULT_ACK_INTERVAL_MS) {}
+  private ackEveryBytes = Number.POSITIVE_INFINITY;
+  private unackedBytes = 0;
 
   /** The `resume` query parameter for the next connection, or null before the first hello. */
   resumeParam(): string | null {
@@ -49,10 +49,10 @@ export class V2Stream {
     if (frame.type === 'resume_failed') {
       // Live messages follow from here; acking this position frees what the service counted before the gap.
       this.seq = frame.seq;
-      this.scheduleAck(sendAck);
+      this.ack(sendAck);
       return { kind: 'recoveryFailed', reason: frame.reason, message: frame.message };
     }
-    if (frame.type === 'msg') return this.onMessage(frame.seq, { data: frame.data, id: frame.id, seq: frame.seq }, sendAck);
+    if (frame.type === 'msg') return this.onMessage(frame.seq, text.length, { data: frame.data, id: frame.id, seq: frame.seq }, sendAck);
     return { kind: 'none' };
   }
 
@@ -60,40 +60,31 @@ export class V2Stream {
     const decoded = decodeBinaryMessage(bytes);
     if (decoded === null) return { kind: 'none' };
     const copy = decoded.bytes.slice();
-    return this.onMessage(decoded.seq, { data: new TextDecoder().decode(copy), bytes: copy, id: decoded.id, seq: decoded.seq }, sendAck);
-  }
-
-  /** The connection ended: acks for it are moot. */
-  detach(): void {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
+    return this.onMessage(decoded.seq, bytes.byteLength, { data: new TextDecoder().decode(copy), bytes: copy, id: decoded.id, seq: decoded.seq }, sendAck);
   }
 
   private onHello(hello: HelloFrame): StreamEvent {
-    this.detach();
     // A new epoch (or the first hello) starts the position afresh; a resumed one continues from where we were.
     if (hello.epoch !== this.epoch || hello.resumed !== true) this.seq = hello.seq;
-    this.acked = this.seq;
     this.epoch = hello.epoch;
     this.token = hello.resume;
+    // Each connection has its own window at the service.
+    this.ackEveryBytes = Math.max(1, Math.floor(hello.window * ACK_EVERY_WINDOW_FRACTION));
+    this.unackedBytes = 0;
     return { kind: 'hello', resumed: hello.resumed ?? null };
   }
 
-  private onMessage(seq: number, message: StreamMessage, sendAck: (frame: string) => void): StreamEvent {
+  /** `frameSize` counts as the service counts: characters of a text frame, bytes of a binary one. */
+  private onMessage(seq: number, frameSize: number, message: StreamMessage, sendAck: (frame: string) => void): StreamEvent {
     if (seq <= this.seq) return { kind: 'none' };
     this.seq = seq;
-    this.scheduleAck(sendAck);
+    this.unackedBytes += frameSize;
+    if (this.unackedBytes >= this.ackEveryBytes) this.ack(sendAck);
     return { kind: 'message', message };
   }
 
-  /** One cumulative ack of the newest position, at most every ackIntervalMs, while messages keep coming. */
-  private scheduleAck(sendAck: (frame: string) => void): void {
-    this.ackTimer ??= setTimeout(() => {
-      this.ackTimer = undefined;
-      if (this.seq > this.acked) {
-        this.acked = this.seq;
-        sendAck(JSON.stringify({ type: 'ack', seq: this.seq }));
-      }
-    }, this.ackIntervalMs);
+  private ack(sendAck: (frame: string) => void): void {
+    this.unackedBytes = 0;
+    sendAck(JSON.stringify({ type: 'ack', seq: this.seq }));
   }
 }

@@ -22,7 +22,6 @@ function makeClient(options: Partial<MwsClientOptions> = {}) {
     getUri: async () => `${server.url}/?token=t${++uriCalls}`,
     pingIntervalMs: 60_000,
     reconnect: { baseDelayMs: 10, maxDelayMs: 40 },
-    ackIntervalMs: 20,
     ...options,
   });
   clients.push(client);
@@ -89,15 +88,16 @@ describe('MwsClient over mws.v2', () => {
     expect(received.map((m) => m.seq)).toEqual([5, 41]);
   });
 
-  it('acknowledges cumulatively, once per burst, soon after the messages', async () => {
+  it('acknowledges cumulatively each time a quarter of the window arrived, and not for a trickle', async () => {
     const { client, next } = makeClient();
     client.connect();
     const conn = await server.nthConnection(1);
-    hello(conn);
-    for (let seq = 1; seq <= 50; seq++) msg(conn, seq);
-    await next('message', (m) => m.seq === 50);
-    await sleep(80);
-    expect(conn.received.filter((f) => f !== 'ping')).toEqual([JSON.stringify({ type: 'ack', seq: 50 })]);
+    const frameSize = JSON.stringify({ type: 'msg', seq: 10, id: 'id-10', data: 'x'.repeat(60) }).length;
+    hello(conn, { window: 4 * 5 * frameSize }); // an ack every 5 such frames
+    for (let seq = 10; seq < 22; seq++) msg(conn, seq, 'x'.repeat(60));
+    await next('message', (m) => m.seq === 21);
+    await sleep(50);
+    expect(conn.received.filter((f) => f !== 'ping')).toEqual([JSON.stringify({ type: 'ack', seq: 14 }), JSON.stringify({ type: 'ack', seq: 19 })]);
   });
 
   it('emits binary messages as bytes', async () => {
