@@ -45,6 +45,19 @@ export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord
   return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [], history: tenant.history ?? {} };
 }
 
+/** What the operator reads about a tenant, with its count of connected sockets. */
+export function tenantInfo(tenant: TenantRecord, sockets: number): TenantInfo {
+  return {
+    name: tenant.name,
+    accessControl: tenant.accessControl,
+    createdAt: new Date(tenant.createdAt).toISOString(),
+    securityTokens: tenant.securityTokenHashes.length,
+    sockets,
+    limits: limitsOf(tenant),
+    shards: layoutOf(tenant).shards,
+  };
+}
+
 export function configurationView(tenant: TenantRecord): ConfigurationView {
   const { secret, ...jwt } = tenant.jwt ?? ({} as Partial<JwtSettings>);
   return {

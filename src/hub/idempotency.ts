@@ -119,14 +119,15 @@ export class ShardDeliveries {
     this.storage.sql.exec('CREATE TABLE IF NOT EXISTS keyed_deliveries (message_id TEXT PRIMARY KEY, sent INTEGER NOT NULL, at INTEGER NOT NULL)');
   }
 
-  /** How many sockets this shard sent the message to, or null when it has not. */
-  sentBefore(messageId: string): number | null {
-    return this.storage.sql.exec<{ sent: number }>('SELECT sent FROM keyed_deliveries WHERE message_id = ?', messageId).toArray()[0]?.sent ?? null;
-  }
-
-  record(messageId: string, sent: number, now: number): void {
+  /** Runs `deliver` unless this shard delivered the message before; either way, how many sockets it reached. */
+  once(messageId: string, deliver: () => number): number {
+    const before = this.storage.sql.exec<{ sent: number }>('SELECT sent FROM keyed_deliveries WHERE message_id = ?', messageId).toArray()[0];
+    if (before !== undefined) return before.sent;
+    const sent = deliver();
+    const now = Date.now();
     this.retention.makeRoom(now);
     this.storage.sql.exec('INSERT INTO keyed_deliveries (message_id, sent, at) VALUES (?, ?, ?)', messageId, sent, now);
+    return sent;
   }
 
   forget(): void {

@@ -3,13 +3,12 @@ import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
 import { ApiError, settle, type Outcome } from '../core/errors';
 import { nextSweepAt } from '../core/keepalive';
-import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../core/limits';
+import type { TenantLimits } from '../core/limits';
 import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
-import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
+import { configurationView, layoutOf, limitsOf, tenantInfo, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { IdempotencyClaim } from '../core/idempotency-key';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
-import { DEFAULT_HISTORY_SETTINGS, historyPolicy } from '../core/history-rules';
 import { CloseCode } from './close-codes';
 import { ConnectTokens } from './connect-tokens';
 import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
@@ -67,9 +66,8 @@ export class TenantHub extends DurableObject<Env> {
     this.store = new TenantStore(ctx.storage, this.shards);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
-    const policy = () => this.store.placement()?.history ?? historyPolicy(DEFAULT_HISTORY_SETTINGS, DEFAULT_TENANT_LIMITS);
     // The lease outlives maxAge by three sweeps, the sweep renewing it while mws.v2 sockets stay.
-    this.history = new History(ctx.storage, policy, 3 * this.config.keepaliveIntervalMs, () => this.flow.anyOpen());
+    this.history = new History(ctx.storage, () => this.store.historyPolicy(), 3 * this.config.keepaliveIntervalMs, () => this.flow.anyOpen());
     this.flow = new FlowControl(this.sockets, this.history, () => this.where());
     this.v2 = new V2Protocol(this.sockets, this.history, this.flow);
     this.deliveries = new ShardDeliveries(ctx.storage);
@@ -99,15 +97,7 @@ export class TenantHub extends DurableObject<Env> {
   describeTenant(): Promise<Outcome<TenantInfo>> {
     return settle(async () => {
       const tenant = this.store.requireTenant();
-      return {
-        name: tenant.name,
-        accessControl: tenant.accessControl,
-        createdAt: new Date(tenant.createdAt).toISOString(),
-        securityTokens: tenant.securityTokenHashes.length,
-        sockets: await countSockets(this.shards, tenant),
-        limits: limitsOf(tenant),
-        shards: layoutOf(tenant).shards,
-      };
+      return tenantInfo(tenant, await countSockets(this.shards, tenant));
     });
   }
 
@@ -213,18 +203,13 @@ export class TenantHub extends DurableObject<Env> {
    * (a keyed push), a message id this shard already delivered is not sent again.
    */
   shardDeliver(receivers: Receivers, message: OutboundMessage, once = false): number {
-    const before = once ? this.deliveries.sentBefore(message.id) : null;
-    if (before !== null) return before;
-    const sent = this.deliverHere(receivers, message);
-    if (once) this.deliveries.record(message.id, sent, Date.now());
-    return sent;
-  }
-
-  private deliverHere(receivers: Receivers, message: OutboundMessage): number {
-    const stored = this.history.append(message.id, receivers, message.data, Date.now());
-    // Stored history ages out on the alarm even when no socket keeps it running.
-    if (stored !== null && !this.alarmKnownSet) void this.ensureAlarm();
-    return this.sockets.deliver(receivers, message.data, this.flow.liveSender(stored));
+    const deliver = (): number => {
+      const stored = this.history.append(message.id, receivers, message.data, Date.now());
+      // Stored history ages out on the alarm even when no socket keeps it running.
+      if (stored !== null && !this.alarmKnownSet) void this.ensureAlarm();
+      return this.sockets.deliver(receivers, message.data, this.flow.liveSender(stored));
+    };
+    return once ? this.deliveries.once(message.id, deliver) : deliver();
   }
 
   async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {

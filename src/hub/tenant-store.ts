@@ -1,5 +1,5 @@
 import type { JWTVerifyGetKey } from 'jose';
-import { historyPolicy, type HistoryPolicy } from '../core/history-rules';
+import { DEFAULT_HISTORY_SETTINGS, historyPolicy, type HistoryPolicy } from '../core/history-rules';
 import { authorize, type Action, type Principal } from '../core/access';
 import { ApiError } from '../core/errors';
 import type { SigningKey } from '../core/jwt';
@@ -71,6 +71,11 @@ export class TenantStore {
     if (shard === null) return null;
     const limits = limitsOf(shard);
     return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits, signingKeys: shard.signingKeys, history: historyPolicy(shard.history, limits) };
+  }
+
+  /** What this object's history keeps: the tenant's settings within the operator's caps (defaults without a tenant). */
+  historyPolicy(): HistoryPolicy {
+    return this.placement()?.history ?? historyPolicy(DEFAULT_HISTORY_SETTINGS, limitsOf({}));
   }
 
   /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
