@@ -1,4 +1,5 @@
-import type { HistorySettings, ResumeFailure } from '../../sdk/src/protocol';
+import { HISTORY_MODES, type HistoryMode, type HistorySettings, type ResumeFailure } from '../../sdk/src/protocol';
+import type { FieldErrors } from './fields';
 import { DEFAULT_HISTORY_MAX_AGE_SECONDS, DEFAULT_HISTORY_MAX_MESSAGES, HISTORY_TRIM_SLACK_FRACTION, HISTORY_TRIM_SLACK_MIN, type TenantLimits } from './limits';
 import type { Receivers } from './validation';
 
@@ -92,3 +93,27 @@ export const RESUME_FAILURE_MESSAGES: Record<ResumeFailure, string> = {
   epoch_changed: 'History was lost since this position (new epoch); reload your state, live messages follow.',
   history_trimmed: 'Messages after this position are no longer kept; reload your state, live messages follow.',
 };
+
+/** `history`: any of `mode`, `maxAgeSeconds`, `maxMessages`; the operator's caps are checked by the tenant's object. */
+export function parseHistorySettings(errors: FieldErrors, value: unknown): Partial<HistorySettings> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    errors.add('invalid_type', 'history', 'history must be an object: {"mode"?, "maxAgeSeconds"?, "maxMessages"?}.');
+    return {};
+  }
+  const v = value as Record<string, unknown>;
+  const out: Partial<HistorySettings> = {};
+  for (const key of Object.keys(v)) {
+    if (!['mode', 'maxAgeSeconds', 'maxMessages'].includes(key)) errors.add('invalid_value', `history.${key}`, `history.${key} is not a history setting.`);
+  }
+  if (v.mode !== undefined) {
+    if (typeof v.mode === 'string' && (HISTORY_MODES as readonly string[]).includes(v.mode)) out.mode = v.mode as HistoryMode;
+    else errors.add('invalid_value', 'history.mode', `history.mode must be one of ${HISTORY_MODES.map((m) => `"${m}"`).join(', ')}.`);
+  }
+  for (const key of ['maxAgeSeconds', 'maxMessages'] as const) {
+    const n = v[key];
+    if (n === undefined) continue;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= 1) out[key] = n;
+    else errors.add('invalid_value', `history.${key}`, `history.${key} must be a whole number of at least 1.`);
+  }
+  return out;
+}

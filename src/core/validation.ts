@@ -13,7 +13,7 @@ import {
   LIMIT_RANGES,
   type TenantLimits,
 } from './limits';
-import { HISTORY_MODES, type HistoryMode, type HistorySettings } from './history-rules';
+import { parseHistorySettings } from './history-rules';
 import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
 import { decodeCursor, type Cursor } from './shards';
@@ -141,30 +141,6 @@ export function parseConfiguration(body: unknown, options: { loopbackHttpJwks: b
   if (obj.history !== undefined) update.history = parseHistorySettings(errors, obj.history);
   errors.throwIfAny();
   return update;
-}
-
-/** `history`: any of `mode`, `maxAgeSeconds`, `maxMessages`; the operator's caps are checked by the tenant's object. */
-function parseHistorySettings(errors: FieldErrors, value: unknown): Partial<HistorySettings> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    errors.add('invalid_type', 'history', 'history must be an object: {"mode"?, "maxAgeSeconds"?, "maxMessages"?}.');
-    return {};
-  }
-  const v = value as Record<string, unknown>;
-  const out: Partial<HistorySettings> = {};
-  for (const key of Object.keys(v)) {
-    if (!['mode', 'maxAgeSeconds', 'maxMessages'].includes(key)) errors.add('invalid_value', `history.${key}`, `history.${key} is not a history setting.`);
-  }
-  if (v.mode !== undefined) {
-    if (typeof v.mode === 'string' && (HISTORY_MODES as readonly string[]).includes(v.mode)) out.mode = v.mode as HistoryMode;
-    else errors.add('invalid_value', 'history.mode', `history.mode must be one of ${HISTORY_MODES.map((m) => `"${m}"`).join(', ')}.`);
-  }
-  for (const key of ['maxAgeSeconds', 'maxMessages'] as const) {
-    const n = v[key];
-    if (n === undefined) continue;
-    if (typeof n === 'number' && Number.isInteger(n) && n >= 1) out[key] = n;
-    else errors.add('invalid_value', `history.${key}`, `history.${key} must be a whole number of at least 1.`);
-  }
-  return out;
 }
 
 function parseJwtSettings(errors: FieldErrors, value: unknown, loopbackHttpJwks: boolean): JwtSettings | undefined {
