@@ -40,6 +40,7 @@ export class TenantStore {
   private tenantCache: TenantRecord | null | undefined;
   /** Likewise for the record of a shard k > 0. */
   private shardRecordCache: ShardRecord | null | undefined;
+  private placementCache: Placement | null | undefined;
   /** Bearer tokens already matched against the security-token hashes; cleared whenever the record changes. */
   private readonly verifiedSecurityTokens = new Set<string>();
   private readonly remoteKeySets = new Map<string, JWTVerifyGetKey>();
@@ -60,7 +61,13 @@ export class TenantStore {
     return tenant;
   }
 
+  /** Computed once per record change: every push and connect asks for it. */
   placement(): Placement | null {
+    if (this.placementCache === undefined) this.placementCache = this.computePlacement();
+    return this.placementCache;
+  }
+
+  private computePlacement(): Placement | null {
     const tenant = this.tenant();
     if (tenant !== null) {
       const limits = limitsOf(tenant);
@@ -177,12 +184,14 @@ export class TenantStore {
   adopt(record: ShardRecord): void {
     this.storage.kv.put(SHARD_KEY, record);
     this.shardRecordCache = record;
+    this.placementCache = undefined;
   }
 
   /** Drops what memory holds, after the object's storage was erased. */
   forget(): void {
     this.tenantCache = undefined;
     this.shardRecordCache = undefined;
+    this.placementCache = undefined;
     this.verifiedSecurityTokens.clear();
   }
 
@@ -190,6 +199,7 @@ export class TenantStore {
   private async save(record: TenantRecord): Promise<void> {
     this.storage.kv.put(TENANT_KEY, record);
     this.tenantCache = record;
+    this.placementCache = undefined;
     this.verifiedSecurityTokens.clear();
     const others = allShards(layoutOf(record)).filter((k) => k !== 0);
     await this.shards.each(record.name, others, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
