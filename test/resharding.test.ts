@@ -62,11 +62,26 @@ describe('resizing a tenant', () => {
 
     expect((await deleteTenant(tenant)).status).toBe(200);
     expect((await socket.closed()).code).toBe(4000);
+    const keysOn = (shard: number) => runInDurableObject(hubStub(shardObjectName(tenant.name, shard)), (_, state) => [...state.storage.kv.list()].length);
+    expect(await Promise.all([0, 10, 14, 15].map(keysOn))).toEqual([0, 0, 0, 0]);
 
     const successor = await createTenant(tenant.name, 16);
     expect((await push(successor, 'new owner', { sockets: ['*'] })).body.sent).toBe(0);
     expect(await listIds(successor)).toEqual([]);
     expect(await socketsOnShard(tenant.name, 14)).toBe(0);
+  });
+
+  it('leaves no copy of the record on any shard when a tenant\'s own change races its delete', async () => {
+    for (let round = 0; round < 3; round++) {
+      const tenant = await createTenant(freshName(), 4);
+      const [deleted] = await Promise.all([
+        deleteTenant(tenant),
+        new Promise((wake) => setTimeout(wake, round)).then(() => api('POST', `${tenant.base}/v1/signing-keys`, { token: tenant.token })),
+      ]);
+      expect(deleted.status).toBe(200);
+      const keysOn = (shard: number) => runInDurableObject(hubStub(shardObjectName(tenant.name, shard)), (_, state) => [...state.storage.kv.list()].length);
+      expect(await Promise.all([0, 1, 2, 3].map(keysOn))).toEqual([0, 0, 0, 0]);
+    }
   });
 
   it('closes the older connection of a socket id with 4003 when the id connects again on another shard', async () => {
