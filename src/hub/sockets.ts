@@ -3,6 +3,7 @@ import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from '../core/receivers';
 import type { Receivers } from '../core/validation';
+import type { SocketInfo } from '../../sdk/src/protocol';
 import { CloseCode, closeQuietly } from './close-codes';
 
 /**
@@ -11,11 +12,7 @@ import { CloseCode, closeQuietly } from './close-codes';
  */
 type SocketAttachment = number;
 
-export interface SocketInfo {
-  id: string;
-  connectedAt: string;
-  tags: string[];
-}
+export type { SocketInfo };
 
 /** The hibernatable WebSockets of one object: accept, find, describe, send, close and sweep. */
 export class Sockets {
@@ -29,13 +26,20 @@ export class Sockets {
     private readonly where: () => string,
   ) {}
 
-  /** Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end. */
-  accept(id: string, tags: readonly string[]): WebSocket {
-    for (const older of this.ctx.getWebSockets(socketIdTag(id))) {
-      closeQuietly(older, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
-    }
+  /**
+   * Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end, or null
+   * (logged) when the platform refuses it, so an upgrade never ends in a 500.
+   */
+  accept(id: string, tags: readonly string[]): WebSocket | null {
+    const older = this.ctx.getWebSockets(socketIdTag(id));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    try {
+      this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    } catch (err) {
+      console.error(`could not accept a socket (${this.where()})`, String(err));
+      return null;
+    }
+    for (const ws of older) closeQuietly(ws, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
     this.estimate.count++;
     const connectedAt: SocketAttachment = Date.now();
     server.serializeAttachment(connectedAt);

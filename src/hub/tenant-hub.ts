@@ -123,6 +123,14 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
+  /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
+  checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
+    return settle(async () => {
+      await this.store.authorize(bearer, action);
+      return null;
+    });
+  }
+
   pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');

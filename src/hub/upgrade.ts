@@ -60,6 +60,7 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   // The tenant may have been deleted (and even created again) while the token was checked.
   if (hub.store.placement()?.createdAt !== placement.createdAt) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
   const client = hub.sockets.accept(redemption.id, redemption.tags);
+  if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
   await replaceElsewhere(hub, placement, redemption.id);
   await hub.ensureAlarm();
   return new Response(null, { status: 101, webSocket: client });
