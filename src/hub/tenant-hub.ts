@@ -53,15 +53,8 @@ export class TenantHub extends DurableObject<Env> {
     this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
-    this.upgradeParts = {
-      store: this.store,
-      sockets: this.sockets,
-      connectTokens: this.connectTokens,
-      limiter: this.limiter,
-      shards: this.shards,
-      ensureAlarm: () => this.ensureAlarm(),
-      where: () => this.where(),
-    };
+    const { store, sockets, connectTokens, limiter, shards } = this;
+    this.upgradeParts = { store, sockets, connectTokens, limiter, shards, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----

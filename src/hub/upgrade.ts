@@ -53,8 +53,8 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   }
   if (redemption === 'misdirected') return misdirected();
   if (redemption === null) {
-    // A JWT refused as used elsewhere was recorded here: the sweep must run to forget it.
-    await hub.ensureAlarm();
+    // A JWT refused as used on another shard was recorded here too: the sweep must run to forget it.
+    if (looksLikeJwt(token)) await hub.ensureAlarm();
     return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
   }
   // The tenant may have been deleted (and even created again) while the token was checked.
