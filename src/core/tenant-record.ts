@@ -1,7 +1,7 @@
-import { historyPolicy, type HistorySettings } from './history-rules';
 import type { ConfigurationView, TenantInfo } from '../../sdk/src/protocol';
+import { historyPolicy, type HistorySettings } from './history-rules';
 import type { JwtSettings, SigningKey } from './jwt';
-import { SINGLE_SHARD, type ShardLayout } from './shards';
+import { allShards, SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
 import type { AccessControl } from './validation';
 
@@ -15,13 +15,19 @@ export interface TenantRecord {
   limits?: Partial<TenantLimits>;
   signingKeys?: SigningKey[];
   layout?: ShardLayout;
-  /** What the tenant chose; defaults and the operator's caps apply on top (historyPolicy). */
+  /** Shards 0..reach-1 have held state of this tenant (the most it ever had): each gets the record, delete wipes all. */
+  reach?: number;
+  /** When the shard count last changed (epoch ms). */
+  resizedAt?: number;
+  /** What the tenant chose for history; defaults and the operator's caps apply on top (historyPolicy). */
   history?: Partial<HistorySettings>;
 }
 
 /** What shard k > 0 of a tenant stores: enough to accept and serve its own sockets. Shard 0 keeps it current. */
 export interface ShardRecord {
   tenant: string;
+  /** The tenant's createdAt: tells a tenant from an earlier one of the same name. */
+  createdAt: number;
   shard: number;
   layout: ShardLayout;
   limits: Partial<TenantLimits>;
@@ -31,7 +37,6 @@ export interface ShardRecord {
 
 export type { ConfigurationView, TenantInfo };
 
-
 export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
   return { ...DEFAULT_TENANT_LIMITS, ...record.limits };
 }
@@ -40,9 +45,22 @@ export function layoutOf(tenant: TenantRecord): ShardLayout {
   return tenant.layout ?? SINGLE_SHARD;
 }
 
+/** Every shard that ever held state of this tenant. */
+export function shardsEverUsed(tenant: TenantRecord): number[] {
+  return allShards({ shards: Math.max(tenant.reach ?? 1, layoutOf(tenant).shards), previous: layoutOf(tenant).previous });
+}
+
 /** The record shard k needs, derived from the tenant's. */
 export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord {
-  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [], history: tenant.history ?? {} };
+  return {
+    tenant: tenant.name,
+    createdAt: tenant.createdAt,
+    shard,
+    layout: layoutOf(tenant),
+    limits: tenant.limits ?? {},
+    signingKeys: tenant.signingKeys ?? [],
+    history: tenant.history ?? {},
+  };
 }
 
 /** What the operator reads about a tenant, with its count of connected sockets. */
@@ -55,6 +73,7 @@ export function tenantInfo(tenant: TenantRecord, sockets: number): TenantInfo {
     sockets,
     limits: limitsOf(tenant),
     shards: layoutOf(tenant).shards,
+    previousShards: layoutOf(tenant).previous,
   };
 }
 
@@ -69,7 +88,7 @@ export function configurationView(tenant: TenantRecord): ConfigurationView {
   };
 }
 
-/** The history settings in force for a tenant or shard record (without the byte cap, which is the operator's alone). */
+/** The history settings in force (without the byte cap, which is the operator's alone). */
 export function historySettingsOf(record: { history?: Partial<HistorySettings>; limits?: Partial<TenantLimits> }): HistorySettings {
   const { mode, maxAgeSeconds, maxMessages } = historyPolicy(record.history, limitsOf(record));
   return { mode, maxAgeSeconds, maxMessages };

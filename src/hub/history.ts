@@ -43,6 +43,7 @@ export class History {
   private key: Promise<CryptoKey> | undefined;
   /** A scan found no mws.v2 socket and none was accepted since: `auto` pushes skip recording without scanning. */
   private v2KnownAbsent = false;
+  private tableReady = false;
   /** The newest stored messages, seq `tail.after + 1` to the head, so replays (a mass resume) rarely read SQLite. */
   private tail: { after: number; messages: StoredMessage[]; bytes: number } | null = null;
 
@@ -53,15 +54,7 @@ export class History {
     private readonly leaseMarginMs: number,
     /** Scans this object's sockets for a mws.v2 one; called at most once per object life while there is none. */
     private readonly hasV2Sockets: () => boolean,
-  ) {
-    this.ensureSchema();
-  }
-
-  ensureSchema(): void {
-    this.storage.sql.exec(
-      'CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, at INTEGER NOT NULL, sockets TEXT, tags TEXT, data TEXT, bytes BLOB, size INTEGER NOT NULL)',
-    );
-  }
+  ) {}
 
   /** The stream's epoch, head and trim point; null while it has no epoch. */
   state(): StreamState | null {
@@ -96,7 +89,7 @@ export class History {
     this.ensureEpoch();
     const seq = this.head() + 1;
     const size = sizeOf(data);
-    this.storage.sql.exec(
+    this.sql().exec(
       'INSERT INTO history (seq, id, at, sockets, tags, data, bytes, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       seq,
       id,
@@ -124,7 +117,7 @@ export class History {
   }
 
   private select(after: number, limit: number): StoredMessage[] {
-    const rows = this.storage.sql
+    const rows = this.sql()
       .exec<{ seq: number; id: string; sockets: string | null; tags: string | null; data: string | null; bytes: ArrayBuffer | null }>(
         'SELECT seq, id, sockets, tags, data, bytes FROM history WHERE seq > ? ORDER BY seq LIMIT ?',
         after,
@@ -147,23 +140,24 @@ export class History {
 
   /** Trims to the policy now: by count, bytes and age. Also run by the alarm, so an idle stream still ages out. */
   trim(now: number): void {
-    const policy = this.policy();
     const record = this.load();
+    if (record.epoch === null) return;
+    const policy = this.policy();
     const head = this.head();
     let cut = Math.max(record.trimmedThrough, head - policy.maxMessages);
-    const fresh = this.storage.sql.exec<{ seq: number }>('SELECT seq FROM history WHERE at >= ? ORDER BY seq LIMIT 1', now - policy.maxAgeSeconds * 1000).toArray()[0];
+    const fresh = this.sql().exec<{ seq: number }>('SELECT seq FROM history WHERE at >= ? ORDER BY seq LIMIT 1', now - policy.maxAgeSeconds * 1000).toArray()[0];
     cut = Math.max(cut, fresh === undefined ? head : fresh.seq - 1);
     const extent = this.storedExtent();
     if (extent.bytes > policy.maxBytes) {
       let excess = extent.bytes - policy.maxBytes;
-      for (const row of this.storage.sql.exec<{ seq: number; size: number }>('SELECT seq, size FROM history WHERE seq > ? ORDER BY seq', cut)) {
+      for (const row of this.sql().exec<{ seq: number; size: number }>('SELECT seq, size FROM history WHERE seq > ? ORDER BY seq', cut)) {
         if (excess <= 0) break;
         excess -= row.size;
         cut = row.seq;
       }
     }
     if (cut <= record.trimmedThrough) return;
-    this.storage.sql.exec('DELETE FROM history WHERE seq <= ?', cut);
+    this.sql().exec('DELETE FROM history WHERE seq <= ?', cut);
     if (this.tail !== null && this.tail.after < cut) this.dropFromTail(cut - this.tail.after);
     this.save({ ...record, trimmedThrough: cut });
     this.extent = undefined;
@@ -171,11 +165,12 @@ export class History {
 
   /** When the alarm should next trim by age, or null when nothing is stored. */
   nextExpiryAt(): number | null {
+    if (this.load().epoch === null) return null;
     const oldestAt = this.storedExtent().oldestAt;
     return oldestAt === null ? null : oldestAt + this.policy().maxAgeSeconds * 1000;
   }
 
-  /** Drops what memory holds, after the object's storage was erased. */
+  /** Drops what memory holds, as the object's storage is erased (the table goes with it). */
   forget(): void {
     this.record = undefined;
     this.headSeq = undefined;
@@ -183,6 +178,18 @@ export class History {
     this.key = undefined;
     this.v2KnownAbsent = false;
     this.tail = null;
+    this.tableReady = false;
+  }
+
+  /** The table is created on first use, which only a stream with an epoch reaches: raw-only tenants store nothing. */
+  private sql(): SqlStorage {
+    if (!this.tableReady) {
+      this.storage.sql.exec(
+        'CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, at INTEGER NOT NULL, sockets TEXT, tags TEXT, data TEXT, bytes BLOB, size INTEGER NOT NULL)',
+      );
+      this.tableReady = true;
+    }
+    return this.storage.sql;
   }
 
   /** Caches the messages from `after` to the head when they fit; leaves the cache as it was when they do not. */
@@ -232,7 +239,7 @@ export class History {
     const record = this.load();
     if (record.epoch !== null && !record.lost) return;
     const head = this.head();
-    this.storage.sql.exec('DELETE FROM history');
+    this.sql().exec('DELETE FROM history');
     this.extent = { rows: 0, bytes: 0, oldestAt: null };
     this.tail = { after: head, messages: [], bytes: 0 };
     this.save({ ...record, epoch: newEpoch(), lost: false, trimmedThrough: head });
@@ -240,14 +247,14 @@ export class History {
 
   private head(): number {
     if (this.headSeq === undefined) {
-      const max = this.storage.sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM history').one().seq;
+      const max = this.sql().exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM history').one().seq;
       this.headSeq = Math.max(max ?? 0, this.load().trimmedThrough);
     }
     return this.headSeq;
   }
 
   private storedExtent(): StoredExtent {
-    this.extent ??= this.storage.sql
+    this.extent ??= this.sql()
       .exec<{ rows: number; bytes: number; oldestAt: number | null }>('SELECT COUNT(*) AS rows, COALESCE(SUM(size), 0) AS bytes, MIN(at) AS oldestAt FROM history')
       .one();
     return this.extent;

@@ -31,20 +31,19 @@ type KeyRow = {
 export class IdempotencyKeys {
   private readonly retention: Retention;
 
-  constructor(private readonly storage: DurableObjectStorage) {
-    this.retention = new Retention(storage, 'idempotency_keys', 'key', 'created_at');
-    this.ensureSchema();
-  }
-
-  ensureSchema(): void {
-    this.storage.sql.exec(
+  constructor(storage: DurableObjectStorage) {
+    this.retention = new Retention(
+      storage,
       'CREATE TABLE IF NOT EXISTS idempotency_keys (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, started_at INTEGER NOT NULL, created_at INTEGER NOT NULL, sent INTEGER NOT NULL, shards TEXT NOT NULL)',
+      'idempotency_keys',
+      'key',
+      'created_at',
     );
   }
 
   /** Replays, refuses (422 another body, 409 still in flight) or says what is left to deliver; writes nothing. */
   check(key: string, fingerprint: string, now: number): KeyedStart {
-    const row = this.storage.sql.exec<KeyRow>('SELECT fingerprint, message_id, state, started_at, sent, shards FROM idempotency_keys WHERE key = ?', key).toArray()[0];
+    const row = this.retention.sql().exec<KeyRow>('SELECT fingerprint, message_id, state, started_at, sent, shards FROM idempotency_keys WHERE key = ?', key).toArray()[0];
     if (row === undefined) return { deliver: { messageId: crypto.randomUUID(), done: new Map(), fresh: true } };
     if (row.fingerprint !== fingerprint) {
       throw new ApiError(422, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body; use a new key for a new message.');
@@ -64,12 +63,12 @@ export class IdempotencyKeys {
   /** Shard `shard` delivered the keyed push to `sent` sockets. */
   shardDone(key: string, push: KeyedPush, shard: number, sent: number): void {
     push.done.set(shard, sent);
-    this.storage.sql.exec('UPDATE idempotency_keys SET shards = ? WHERE key = ?', JSON.stringify([...push.done]), key);
+    this.retention.sql().exec('UPDATE idempotency_keys SET shards = ? WHERE key = ?', JSON.stringify([...push.done]), key);
   }
 
   /** Some shards missed it: a retry with the key completes them. */
   partial(key: string): void {
-    this.storage.sql.exec("UPDATE idempotency_keys SET state = 'partial' WHERE key = ?", key);
+    this.retention.sql().exec("UPDATE idempotency_keys SET state = 'partial' WHERE key = ?", key);
   }
 
   /** The push completed: later requests with the key get this answer. Returns the sockets reached in all. */
@@ -88,7 +87,7 @@ export class IdempotencyKeys {
       this.retention.makeRoom(now);
       push.fresh = false;
     }
-    this.storage.sql.exec(
+    this.retention.sql().exec(
       'INSERT INTO idempotency_keys (key, fingerprint, message_id, state, started_at, created_at, sent, shards) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
         'ON CONFLICT (key) DO UPDATE SET state = excluded.state, started_at = excluded.started_at, sent = excluded.sent, shards = excluded.shards',
       key,
@@ -110,23 +109,24 @@ export class IdempotencyKeys {
 export class ShardDeliveries {
   private readonly retention: Retention;
 
-  constructor(private readonly storage: DurableObjectStorage) {
-    this.retention = new Retention(storage, 'keyed_deliveries', 'message_id', 'at');
-    this.ensureSchema();
-  }
-
-  ensureSchema(): void {
-    this.storage.sql.exec('CREATE TABLE IF NOT EXISTS keyed_deliveries (message_id TEXT PRIMARY KEY, sent INTEGER NOT NULL, at INTEGER NOT NULL)');
+  constructor(storage: DurableObjectStorage) {
+    this.retention = new Retention(
+      storage,
+      'CREATE TABLE IF NOT EXISTS keyed_deliveries (message_id TEXT PRIMARY KEY, sent INTEGER NOT NULL, at INTEGER NOT NULL)',
+      'keyed_deliveries',
+      'message_id',
+      'at',
+    );
   }
 
   /** Runs `deliver` unless this shard delivered the message before; either way, how many sockets it reached. */
   once(messageId: string, deliver: () => number): number {
-    const before = this.storage.sql.exec<{ sent: number }>('SELECT sent FROM keyed_deliveries WHERE message_id = ?', messageId).toArray()[0];
+    const before = this.retention.sql().exec<{ sent: number }>('SELECT sent FROM keyed_deliveries WHERE message_id = ?', messageId).toArray()[0];
     if (before !== undefined) return before.sent;
     const sent = deliver();
     const now = Date.now();
     this.retention.makeRoom(now);
-    this.storage.sql.exec('INSERT INTO keyed_deliveries (message_id, sent, at) VALUES (?, ?, ?)', messageId, sent, now);
+    this.retention.sql().exec('INSERT INTO keyed_deliveries (message_id, sent, at) VALUES (?, ?, ?)', messageId, sent, now);
     return sent;
   }
 
@@ -139,30 +139,41 @@ export class ShardDeliveries {
 const PURGE_EVERY_MS = 3600_000;
 
 /**
- * Keeps a table of keys to IDEMPOTENCY_RETENTION_MS and MAX_IDEMPOTENCY_KEYS rows: counted once per object life,
- * purged of expired rows at most hourly, and rid of the oldest rows past the cap before each new one.
+ * One table of keys, created on first use (only an object with a tenant gets there), kept to
+ * IDEMPOTENCY_RETENTION_MS and MAX_IDEMPOTENCY_KEYS rows: counted once per object life, purged of expired rows at
+ * most hourly, and rid of the oldest rows past the cap before each new one.
  */
 class Retention {
   private count: number | undefined;
   private purgedAt = 0;
+  private tableReady = false;
 
   constructor(
     private readonly storage: DurableObjectStorage,
+    private readonly schema: string,
     private readonly table: string,
     private readonly keyColumn: string,
     private readonly timeColumn: string,
   ) {}
 
+  sql(): SqlStorage {
+    if (!this.tableReady) {
+      this.storage.sql.exec(this.schema);
+      this.tableReady = true;
+    }
+    return this.storage.sql;
+  }
+
   /** Call before inserting one row. */
   makeRoom(now: number): void {
-    this.count ??= this.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${this.table}`).one().n;
+    this.count ??= this.sql().exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${this.table}`).one().n;
     if (now - this.purgedAt > PURGE_EVERY_MS) {
       this.purgedAt = now;
-      this.count -= this.storage.sql.exec(`DELETE FROM ${this.table} WHERE ${this.timeColumn} < ?`, now - IDEMPOTENCY_RETENTION_MS).rowsWritten;
+      this.count -= this.sql().exec(`DELETE FROM ${this.table} WHERE ${this.timeColumn} < ?`, now - IDEMPOTENCY_RETENTION_MS).rowsWritten;
     }
     if (this.count >= MAX_IDEMPOTENCY_KEYS) {
       const excess = this.count - MAX_IDEMPOTENCY_KEYS + 1;
-      this.storage.sql.exec(`DELETE FROM ${this.table} WHERE ${this.keyColumn} IN (SELECT ${this.keyColumn} FROM ${this.table} ORDER BY ${this.timeColumn} LIMIT ?)`, excess);
+      this.sql().exec(`DELETE FROM ${this.table} WHERE ${this.keyColumn} IN (SELECT ${this.keyColumn} FROM ${this.table} ORDER BY ${this.timeColumn} LIMIT ?)`, excess);
       this.count -= excess;
     }
     this.count++;
@@ -171,5 +182,6 @@ class Retention {
   forget(): void {
     this.count = undefined;
     this.purgedAt = 0;
+    this.tableReady = false;
   }
 }

@@ -4,10 +4,10 @@ import { readConfig, type Config } from '../core/config';
 import { ApiError, settle, type Outcome } from '../core/errors';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
-import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
+import { countsInUse, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
+import type { IdempotencyClaim } from '../core/idempotency-key';
 import { configurationView, layoutOf, limitsOf, tenantInfo, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
-import type { IdempotencyClaim } from '../core/idempotency-key';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
 import { CloseCode } from './close-codes';
 import { ConnectTokens } from './connect-tokens';
@@ -20,7 +20,7 @@ import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
-import { upgrade } from './upgrade';
+import { upgrade, type UpgradeParts } from './upgrade';
 import { V2Protocol } from './v2-protocol';
 
 export type { Action } from '../core/access';
@@ -56,14 +56,15 @@ export class TenantHub extends DurableObject<Env> {
   private readonly publisher: Publisher;
   private readonly limiter = new RateLimiter();
   private alarmKnownSet = false;
+  private readonly upgradeParts: UpgradeParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.shards = new ShardCalls(this, env.TENANT_HUB);
-    this.store = new TenantStore(ctx.storage, this.shards);
+    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
+    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
     // The lease outlives maxAge by three sweeps, the sweep renewing it while mws.v2 sockets stay.
@@ -73,6 +74,8 @@ export class TenantHub extends DurableObject<Env> {
     this.deliveries = new ShardDeliveries(ctx.storage);
     this.keys = new IdempotencyKeys(ctx.storage);
     this.publisher = new Publisher(this.shards, this.keys);
+    const { store, sockets, connectTokens, limiter, shards, v2 } = this;
+    this.upgradeParts = { store, sockets, connectTokens, limiter, shards, v2, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -82,16 +85,19 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
-    return settle(async () => {
-      const result = await this.store.setLimits(limits);
-      this.limiter.reset();
-      return result;
-    });
+    return settle(() => this.store.setLimits(limits));
   }
 
-  /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
+  /**
+   * Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are, and the
+   * earlier count is remembered until none of them is left.
+   */
   setShards(shards: number): Promise<Outcome<ShardLayout>> {
-    return settle(() => this.store.setShards(shards));
+    return settle(async () => {
+      const layout = await this.store.setShards(shards);
+      if (layout.previous.length > 0) await this.ensureAlarm();
+      return layout;
+    });
   }
 
   describeTenant(): Promise<Outcome<TenantInfo>> {
@@ -109,14 +115,9 @@ export class TenantHub extends DurableObject<Env> {
     return settle(() => this.store.revokePreviousSecurityTokens());
   }
 
-  /** Closes every socket on every shard and erases the tenant. */
+  /** Closes every socket on every shard the tenant ever had and erases all it stored. */
   deleteTenant(): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => {
-      const tenant = this.store.requireTenant();
-      await this.shards.each(tenant.name, allShards(layoutOf(tenant)).filter((k) => k !== 0), (hub) => hub.shardWipe());
-      await this.shardWipe();
-      return {};
-    });
+    return settle(() => this.store.erase(() => this.shardWipe()));
   }
 
   /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
@@ -139,7 +140,7 @@ export class TenantHub extends DurableObject<Env> {
   pushMessage(bearer: string | null, push: PushRequest, claim: IdempotencyClaim | null = null): Promise<Outcome<Published>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
-      return this.publisher.publish(tenant, push.data, push.receivers, claim, () => this.limiter.spend('push', limitsOf(tenant).pushesPerSecond));
+      return this.publisher.publish(tenant, push.data, push.receivers, claim, () => this.limiter.spend('push', limitsOf(tenant)));
     });
   }
 
@@ -152,7 +153,9 @@ export class TenantHub extends DurableObject<Env> {
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt));
+      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt)))) {
+        throw new ApiError(404, 'tenant_not_found', 'No such tenant.');
+      }
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -181,11 +184,11 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => this.store.setConfiguration((await this.store.authorize(bearer, 'manage')).tenant, update));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
   }
 
   createSigningKey(bearer: string | null) {
-    return settle(async () => this.store.createSigningKey((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.createSigningKey()));
   }
 
   listSigningKeys(bearer: string | null) {
@@ -193,7 +196,7 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => this.store.deleteSigningKey((await this.store.authorize(bearer, 'manage')).tenant, kid));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
   }
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
@@ -212,9 +215,11 @@ export class TenantHub extends DurableObject<Env> {
     return once ? this.deliveries.once(message.id, deliver) : deliver();
   }
 
-  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
-    await this.connectTokens.reserve(secret, { id, tags }, expiresAt);
+  /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
+  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<boolean> {
+    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, { id, tags }, expiresAt))) return false;
     await this.ensureAlarm();
+    return true;
   }
 
   /** Up to `limit` open sockets with ids after `after`, in id order. */
@@ -231,36 +236,54 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend');
   }
 
+  /** Closes this shard's sockets with this id (4003): a newer connection with the id was accepted on another shard. */
+  shardReplace(id: string): number {
+    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
+  }
+
+  /** Records a connect token's `jti` here; false when it was recorded before. A shard without a tenant never had it. */
+  async shardSpendJti(jti: string, until: number): Promise<boolean> {
+    if (this.store.placement() === null) return true;
+    const fresh = this.connectTokens.spendJti(jti, until);
+    await this.ensureAlarm();
+    return fresh;
+  }
+
   shardCount(): number {
     return this.sockets.openCount();
+  }
+
+  /** The earlier shard counts of `layout` that placed sockets still connected here. */
+  shardCountsInUse(layout: ShardLayout): number[] {
+    const shard = this.store.placement()?.shard;
+    return shard === undefined ? [] : countsInUse(this.sockets.openIds(), shard, layout);
   }
 
   /** Stores what shard k needs to know about its tenant. */
   shardAdopt(record: ShardRecord): void {
     this.store.adopt(record);
-    this.limiter.reset();
   }
 
-  /** Closes every socket (4000) and erases everything this object stores. */
+  /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
-    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    for (const table of [this.connectTokens, this.history, this.deliveries, this.keys]) {
-      table.forget();
-      table.ensureSchema();
-    }
-    this.alarmKnownSet = false;
     this.store.forget();
+    for (const part of [this.connectTokens, this.history, this.deliveries, this.keys]) part.forget();
+    this.limiter.reset();
+    this.alarmKnownSet = false;
+    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
+    try {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+    } catch (err) {
+      this.store.reload();
+      throw err;
+    }
   }
 
   // ---- WebSockets ----
 
-  override async fetch(request: Request): Promise<Response> {
-    const { limiter, sockets, connectTokens, v2 } = this;
-    const response = await upgrade(request, { placement: this.store.placement(), limiter, sockets, connectTokens, v2, where: this.where() });
-    if (response.webSocket !== null) await this.ensureAlarm();
-    return response;
+  override fetch(request: Request): Promise<Response> {
+    return upgrade(this.upgradeParts, request);
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -277,15 +300,22 @@ export class TenantHub extends DurableObject<Env> {
     this.sockets.onError(ws, error);
   }
 
-  /** The keepalive sweep: closes stale sockets, forgets expired tokens, and stops when nothing is left to watch. */
+  /**
+   * The keepalive sweep: closes stale sockets, forgets expired tokens, trims history (renewing its lease while mws.v2
+   * sockets stay) and (shard 0) earlier shard counts no socket uses any more; stops when nothing is left to watch.
+   */
   override async alarm(): Promise<void> {
     this.alarmKnownSet = false;
+    if (this.store.placement() === null) return;
     const now = Date.now();
     const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
     const pending = this.connectTokens.purgeExpired(now);
     if (this.flow.anyOpen()) this.history.renewLease(now);
     this.history.trim(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.history.nextExpiryAt());
+    const sweepAt = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.history.nextExpiryAt());
+    const settleAt = await this.store.settleLayout(now);
+    if (this.store.placement() === null) return;
+    const next = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
     if (next !== null) {
       await this.ctx.storage.setAlarm(next);
       this.alarmKnownSet = true;
@@ -302,9 +332,10 @@ export class TenantHub extends DurableObject<Env> {
 
   private async ensureAlarm(): Promise<void> {
     if (this.alarmKnownSet) return;
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
-    }
+    const alarm = await this.ctx.storage.getAlarm();
+    // Erased meanwhile: an alarm would be all that is left of the tenant.
+    if (this.store.placement() === null) return;
+    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
     this.alarmKnownSet = true;
   }
 }
