@@ -12,16 +12,14 @@ import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, Socket
 import { CloseCode } from './close-codes';
 import { ConnectTokens } from './connect-tokens';
 import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
-import { FlowControl } from './flow-control';
-import { History } from './history';
-import { IdempotencyKeys, ShardDeliveries } from './idempotency';
+import { IdempotencyKeys } from './idempotency';
 import { Publisher, type OutboundMessage, type Published } from './publish';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
+import { ShardDelivery } from './shard-delivery';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
 import { upgrade, type UpgradeParts } from './upgrade';
-import { V2Protocol } from './v2-protocol';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
@@ -40,7 +38,7 @@ export interface Reservation {
  * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
  * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
  * Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to Publisher
- * and fan-out, history to History, mws.v2 to V2Protocol and FlowControl, tokens to ConnectTokens.
+ * and fan-out, a shard's delivery (history, mws.v2, flow control) to ShardDelivery, tokens to ConnectTokens.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -48,10 +46,7 @@ export class TenantHub extends DurableObject<Env> {
   private readonly store: TenantStore;
   private readonly sockets: Sockets;
   private readonly connectTokens: ConnectTokens;
-  private readonly history: History;
-  private readonly flow: FlowControl;
-  private readonly v2: V2Protocol;
-  private readonly deliveries: ShardDeliveries;
+  private readonly delivery: ShardDelivery;
   private readonly keys: IdempotencyKeys;
   private readonly publisher: Publisher;
   private readonly limiter = new RateLimiter();
@@ -67,14 +62,13 @@ export class TenantHub extends DurableObject<Env> {
     this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
-    // The lease outlives maxAge by three sweeps, the sweep renewing it while mws.v2 sockets stay.
-    this.history = new History(ctx.storage, () => this.store.historyPolicy(), 3 * this.config.keepaliveIntervalMs, () => this.flow.anyOpen());
-    this.flow = new FlowControl(this.sockets, this.history, () => this.where());
-    this.v2 = new V2Protocol(this.sockets, this.history, this.flow);
-    this.deliveries = new ShardDeliveries(ctx.storage);
+    // History ages out on the alarm even when no socket keeps it running.
+    const setAlarm = (): void => void (this.alarmKnownSet ? undefined : this.ensureAlarm());
+    this.delivery = new ShardDelivery(ctx.storage, this.sockets, this.store, this.config.keepaliveIntervalMs, () => this.where(), setAlarm);
     this.keys = new IdempotencyKeys(ctx.storage);
     this.publisher = new Publisher(this.shards, this.keys);
-    const { store, sockets, connectTokens, limiter, shards, v2 } = this;
+    const { store, sockets, connectTokens, limiter, shards } = this;
+    const v2 = this.delivery.v2;
     this.upgradeParts = { store, sockets, connectTokens, limiter, shards, v2, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
@@ -206,13 +200,7 @@ export class TenantHub extends DurableObject<Env> {
    * (a keyed push), a message id this shard already delivered is not sent again.
    */
   shardDeliver(receivers: Receivers, message: OutboundMessage, once = false): number {
-    const deliver = (): number => {
-      const stored = this.history.append(message.id, receivers, message.data, Date.now());
-      // Stored history ages out on the alarm even when no socket keeps it running.
-      if (stored !== null && !this.alarmKnownSet) void this.ensureAlarm();
-      return this.sockets.deliver(receivers, message.data, this.flow.liveSender(stored));
-    };
-    return once ? this.deliveries.once(message.id, deliver) : deliver();
+    return this.delivery.deliver(receivers, message, once);
   }
 
   /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
@@ -267,7 +255,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
     this.store.forget();
-    for (const part of [this.connectTokens, this.history, this.deliveries, this.keys]) part.forget();
+    for (const part of [this.connectTokens, this.delivery, this.keys]) part.forget();
     this.limiter.reset();
     this.alarmKnownSet = false;
     this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
@@ -287,16 +275,16 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (!this.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws);
+    if (!this.delivery.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws);
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
-    this.v2.onGone(ws);
+    this.delivery.v2.onGone(ws);
     this.sockets.onClientClose(ws, code);
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
-    this.v2.onGone(ws);
+    this.delivery.v2.onGone(ws);
     this.sockets.onError(ws, error);
   }
 
@@ -310,9 +298,7 @@ export class TenantHub extends DurableObject<Env> {
     const now = Date.now();
     const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
     const pending = this.connectTokens.purgeExpired(now);
-    if (this.flow.anyOpen()) this.history.renewLease(now);
-    this.history.trim(now);
-    const sweepAt = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.history.nextExpiryAt());
+    const sweepAt = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.delivery.sweep(now));
     const settleAt = await this.store.settleLayout(now);
     if (this.store.placement() === null) return;
     const next = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
