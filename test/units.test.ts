@@ -84,12 +84,14 @@ describe('keepalive rules', () => {
 
 describe('readConfig', () => {
   it('uses documented defaults and ignores nonsense', () => {
-    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000 });
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowHttpWebhooks: false });
     expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
       adminToken: null,
       keepaliveIntervalMs: 50_000,
       rootDomain: 'example.com',
     });
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: '1' }).allowHttpWebhooks).toBe(true);
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: 'no' }).allowHttpWebhooks).toBe(false);
   });
 });
 

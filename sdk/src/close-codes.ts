@@ -12,8 +12,13 @@ export const CloseCode = {
   INVALID_TOKEN: 4401,
   /** The tenant does not exist. Never reconnect. */
   TENANT_NOT_FOUND: 4404,
-  /** The client sent more than `ping`s: its socket only receives. Fix the client before reconnecting. */
+  /**
+   * The client sent more than `ping`s (raw mode: its socket only receives), or, with `clientMessages: "webhook"`,
+   * more messages than the flood limit allows. Fix the client before reconnecting.
+   */
   POLICY_VIOLATION: 1008,
+  /** With `clientMessages: "webhook"`: the client sent a frame over 8192 bytes. Fix the client before reconnecting. */
+  MESSAGE_TOO_BIG: 1009,
   /** A send to the socket failed and the server dropped it. Reconnect. */
   SEND_FAILED: 1011,
 } as const;

@@ -6,6 +6,8 @@ export interface Config {
   rootDomain: string | null;
   keepaliveIntervalMs: number;
   connectTokenTtlMs: number;
+  /** Lets webhooks use plain http to loopback hosts (local development and tests); https only otherwise. */
+  allowHttpWebhooks: boolean;
 }
 
 export const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 50;
@@ -17,6 +19,7 @@ export interface ConfigEnv {
   ROOT_DOMAIN?: string;
   KEEPALIVE_INTERVAL_SECONDS?: string;
   CONNECT_TOKEN_TTL_SECONDS?: string;
+  ALLOW_HTTP_WEBHOOKS?: string;
 }
 
 export function readConfig(env: ConfigEnv): Config {
@@ -25,6 +28,7 @@ export function readConfig(env: ConfigEnv): Config {
     rootDomain: nonEmptyString(env.ROOT_DOMAIN)?.toLowerCase().replace(/^\.+|\.+$/g, '') || null,
     keepaliveIntervalMs: positiveSeconds(env.KEEPALIVE_INTERVAL_SECONDS, DEFAULT_KEEPALIVE_INTERVAL_SECONDS) * 1000,
     connectTokenTtlMs: positiveSeconds(env.CONNECT_TOKEN_TTL_SECONDS, DEFAULT_CONNECT_TOKEN_TTL_SECONDS) * 1000,
+    allowHttpWebhooks: ['1', 'true', 'yes'].includes(nonEmptyString(env.ALLOW_HTTP_WEBHOOKS)?.toLowerCase() ?? ''),
   };
 }
 

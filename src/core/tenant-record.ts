@@ -1,7 +1,8 @@
 import type { JwtSettings, SigningKey } from './jwt';
 import { SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
-import type { AccessControl } from './validation';
+import type { AccessControl, ClientMessages } from './validation';
+import type { WebhookRecord } from './webhook-record';
 
 /** What a tenant's own object (shard 0) stores about it. Security tokens are kept only as SHA-256 hashes, newest first. */
 export interface TenantRecord {
@@ -13,6 +14,8 @@ export interface TenantRecord {
   limits?: Partial<TenantLimits>;
   signingKeys?: SigningKey[];
   layout?: ShardLayout;
+  webhooks?: WebhookRecord[];
+  clientMessages?: ClientMessages;
 }
 
 /** What shard k > 0 of a tenant stores: enough to accept and serve its own sockets. Shard 0 keeps it current. */
@@ -22,6 +25,8 @@ export interface ShardRecord {
   layout: ShardLayout;
   limits: Partial<TenantLimits>;
   signingKeys: SigningKey[];
+  webhooks?: WebhookRecord[];
+  clientMessages?: ClientMessages;
 }
 
 export interface TenantInfo {
@@ -40,6 +45,7 @@ export interface ConfigurationView {
   jwt: (Omit<JwtSettings, 'secret'> & { secret?: 'configured' }) | null;
   limits: TenantLimits;
   shards: number;
+  clientMessages: ClientMessages;
 }
 
 export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
@@ -52,7 +58,15 @@ export function layoutOf(tenant: TenantRecord): ShardLayout {
 
 /** The record shard k needs, derived from the tenant's. */
 export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord {
-  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [] };
+  return {
+    tenant: tenant.name,
+    shard,
+    layout: layoutOf(tenant),
+    limits: tenant.limits ?? {},
+    signingKeys: tenant.signingKeys ?? [],
+    webhooks: tenant.webhooks ?? [],
+    clientMessages: tenant.clientMessages ?? 'ignore',
+  };
 }
 
 export function configurationView(tenant: TenantRecord): ConfigurationView {
@@ -62,5 +76,6 @@ export function configurationView(tenant: TenantRecord): ConfigurationView {
     jwt: tenant.jwt === undefined ? null : ({ ...jwt, ...(secret !== undefined ? { secret: 'configured' } : {}) } as ConfigurationView['jwt']),
     limits: limitsOf(tenant),
     shards: layoutOf(tenant).shards,
+    clientMessages: tenant.clientMessages ?? 'ignore',
   };
 }

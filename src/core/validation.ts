@@ -42,10 +42,15 @@ export interface TenantCreateRequest {
   shards: number;
 }
 
+/** What the service does with text frames clients send: nothing (raw mode), or forward them to webhooks. */
+export type ClientMessages = 'ignore' | 'webhook';
+export const CLIENT_MESSAGES_MODES: readonly ClientMessages[] = ['ignore', 'webhook'];
+
 /** A change to a tenant's configuration: only the fields given are replaced. */
 export interface ConfigurationUpdate {
   accessControl?: AccessControl;
   jwt?: JwtSettings;
+  clientMessages?: ClientMessages;
 }
 
 /** Lowercase DNS label: what a tenant may be called. */
@@ -59,7 +64,7 @@ export function isValidTenantName(name: string): boolean {
 export const SOCKET_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
 
 /** Collects field errors, then throws them together as one 422. */
-class FieldErrors {
+export class FieldErrors {
   readonly list: FieldError[] = [];
   add(reason: string, property: string | null, message: string): void {
     this.list.push({ reason, property, message });
@@ -69,7 +74,7 @@ class FieldErrors {
   }
 }
 
-function requireObject(body: unknown): Record<string, unknown> {
+export function requireObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw ApiError.unprocessable([{ reason: 'invalid_type', property: null, message: 'Body must be a JSON object.' }]);
   }
@@ -136,12 +141,16 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
 export function parseConfiguration(body: unknown): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  if (obj.accessControl === undefined && obj.jwt === undefined) {
-    errors.add('required', 'accessControl', 'Give accessControl and/or jwt.');
+  if (obj.accessControl === undefined && obj.jwt === undefined && obj.clientMessages === undefined) {
+    errors.add('required', 'accessControl', 'Give accessControl, jwt and/or clientMessages.');
   }
   const update: ConfigurationUpdate = {};
   if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
   if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt);
+  if (obj.clientMessages !== undefined) {
+    if ((CLIENT_MESSAGES_MODES as readonly unknown[]).includes(obj.clientMessages)) update.clientMessages = obj.clientMessages as ClientMessages;
+    else errors.add('invalid_value', 'clientMessages', 'clientMessages must be "ignore" or "webhook".');
+  }
   errors.throwIfAny();
   return update;
 }
@@ -279,12 +288,12 @@ function accessControlField(errors: FieldErrors, value: unknown, required: boole
   return value as AccessControl;
 }
 
-interface Problem {
+export interface Problem {
   reason: string;
   message: string;
 }
 
-function stringList(
+export function stringList(
   errors: FieldErrors,
   value: unknown,
   property: string,

@@ -4,7 +4,18 @@ import type { TenantHub } from './tenant-hub';
 /** The shard methods, as shard 0 calls them on itself or on another shard's stub. */
 export type ShardApi = Pick<
   TenantHub,
-  'shardDeliver' | 'shardReserve' | 'shardList' | 'shardGet' | 'shardClose' | 'shardCount' | 'shardAdopt' | 'shardWipe'
+  | 'shardDeliver'
+  | 'shardReserve'
+  | 'shardList'
+  | 'shardGet'
+  | 'shardClose'
+  | 'shardCount'
+  | 'shardCountTags'
+  | 'shardAdopt'
+  | 'shardWipe'
+  | 'shardDeliveries'
+  | 'shardTagReports'
+  | 'shardDisableWebhook'
 >;
 
 /** Calls shard methods of one tenant: on this object directly for shard 0, through a stub for the others. */

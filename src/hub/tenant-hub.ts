@@ -2,19 +2,26 @@ import { DurableObject } from 'cloudflare:workers';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
 import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
+import { userOf } from '../core/jwt';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
 import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
+import { AlarmSchedule } from './alarm';
 import { CloseCode, closeQuietly } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
 import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
+import { Outbox, type Delivery } from './outbox';
+import { presenceCounts, tagPresence, TagOccupancy, type TagChange, type TagPresence } from './presence';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
+import { SocketEvents, TAG_REPORTS_TARGET } from './socket-events';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { outboxHandlers } from './outbox-targets';
+import { Webhooks, type WebhookCommand } from './webhooks';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
@@ -28,10 +35,11 @@ export interface Reservation {
 }
 
 /**
- * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
- * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
- * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
- * Each method only delegates: the record to TenantStore, sockets to Sockets, shards to fan-out, tokens to ConnectTokens.
+ * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations,
+ * hibernatable WebSockets and the webhook outbox. Shard 0 answers every REST call and fans out to the other shards;
+ * a one-shard tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never
+ * throw. Each method only delegates: the record to TenantStore, sockets to Sockets, shards to fan-out, tokens to
+ * ConnectTokens, webhook events to SocketEvents and the Outbox, webhook management to Webhooks.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -40,7 +48,11 @@ export class TenantHub extends DurableObject<Env> {
   private readonly sockets: Sockets;
   private readonly connectTokens: ConnectTokens;
   private readonly limiter = new RateLimiter();
-  private alarmKnownSet = false;
+  private readonly alarms: AlarmSchedule;
+  private readonly outbox: Outbox;
+  private readonly occupancy: TagOccupancy;
+  private readonly events: SocketEvents;
+  private readonly webhooks: Webhooks;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -48,9 +60,15 @@ export class TenantHub extends DurableObject<Env> {
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     this.shards = new ShardCalls(this, env.TENANT_HUB);
-    this.store = new TenantStore(ctx.storage, this.shards);
-    this.sockets = new Sockets(ctx, () => this.where());
+    this.store = new TenantStore(ctx.storage, this.shards, () => this.settingsChanged());
+    this.alarms = new AlarmSchedule(ctx.storage);
+    this.outbox = new Outbox(ctx.storage, outboxHandlers(this.store, this.shards, this.config));
+    this.occupancy = new TagOccupancy(ctx.storage);
+    this.events = new SocketEvents(ctx, () => this.store.eventSettings(), this.outbox, this.occupancy, () => this.deliverSoon());
+    this.sockets = new Sockets(ctx, () => this.where(), this.events);
     this.connectTokens = new ConnectTokens(ctx.storage);
+    this.webhooks = new Webhooks(this.store, this.shards);
+    this.events.reconcile();
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -130,10 +148,11 @@ export class TenantHub extends DurableObject<Env> {
       const { tenant, principal } = await this.store.authorize(bearer, action);
       const id = request.id ?? crypto.randomUUID();
       const tags = principal.kind === 'user' ? subjectTags(principal.claims, tenant.jwt) : request.tags;
+      const user = principal.kind === 'user' ? userOf(principal.claims) : null;
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt));
+      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, { id, tags, user }, expiresAt));
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -177,6 +196,19 @@ export class TenantHub extends DurableObject<Env> {
     return settle(async () => this.store.deleteSigningKey((await this.store.authorize(bearer, 'manage')).tenant, kid));
   }
 
+  /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
+  manageWebhooks(bearer: string | null, command: WebhookCommand): Promise<Outcome<unknown>> {
+    return settle(async () => this.webhooks.run((await this.store.authorize(bearer, 'manage')).tenant, command));
+  }
+
+  tagPresence(bearer: string | null, tag: string, limit: number, cursor: Cursor | null): Promise<Outcome<TagPresence>> {
+    return settle(async () => tagPresence(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
+  }
+
+  presence(bearer: string | null, tags: string[]): Promise<Outcome<{ tags: Record<string, number> }>> {
+    return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tags) }));
+  }
+
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
 
   /** Sends `data` to this shard's matching sockets; returns how many it was written to. */
@@ -184,14 +216,32 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.deliver(receivers, data);
   }
 
-  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
-    await this.connectTokens.reserve(secret, { id, tags }, expiresAt);
-    await this.ensureAlarm();
+  async shardReserve(secret: string, grant: Grant, expiresAt: number): Promise<void> {
+    await this.connectTokens.reserve(secret, grant, expiresAt);
+    await this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
   }
 
-  /** Up to `limit` open sockets with ids after `after`, in id order. */
-  shardList(after: string, limit: number): SocketInfo[] {
-    return this.sockets.list(after, limit);
+  /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
+  shardList(after: string, limit: number, tag?: string): SocketInfo[] {
+    return this.sockets.list(after, limit, tag);
+  }
+
+  shardCountTags(tags: string[]): number[] {
+    return this.sockets.countTags(tags);
+  }
+
+  shardDeliveries(webhookId: string, limit: number): { results: Delivery[]; backlog: number } {
+    return { results: this.outbox.deliveries(webhookId, limit), backlog: this.outbox.backlogOf(webhookId) };
+  }
+
+  /** Shard 0: another shard's tags became occupied or vacant. */
+  shardTagReports(shard: number, changes: (TagChange & { seq: number })[]): void {
+    this.events.applyTagReports(shard, changes);
+  }
+
+  /** Shard 0: a shard gave up delivering to a webhook. */
+  shardDisableWebhook(webhookId: string, reason: string): Promise<void> {
+    return this.webhooks.disable(webhookId, reason);
   }
 
   shardGet(id: string): SocketInfo | null {
@@ -200,7 +250,7 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Closes the sockets with this id (4001); returns how many. */
   shardClose(id: string): number {
-    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend');
+    return this.sockets.remove(id);
   }
 
   shardCount(): number {
@@ -220,7 +270,12 @@ export class TenantHub extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.connectTokens.ensureSchema();
     this.connectTokens.forget();
-    this.alarmKnownSet = false;
+    this.outbox.ensureSchema();
+    this.outbox.forget();
+    this.occupancy.ensureSchema();
+    this.events.ensureSchema();
+    this.events.forget();
+    this.alarms.forget();
     this.store.forget();
   }
 
@@ -250,34 +305,45 @@ export class TenantHub extends DurableObject<Env> {
       return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
     }
     if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    const client = this.sockets.accept(grant.id, grant.tags);
-    await this.ensureAlarm();
+    const client = this.sockets.accept(grant.id, grant.tags, grant.user);
+    await this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override webSocketMessage(ws: WebSocket): void {
-    this.sockets.onClientMessage(ws);
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.sockets.onClientMessage(ws, message);
   }
 
-  override webSocketClose(ws: WebSocket, code: number): void {
-    this.sockets.onClientClose(ws, code);
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    this.sockets.onClientClose(ws, code, reason);
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
     this.sockets.onError(ws, error);
   }
 
-  /** The keepalive sweep: closes stale sockets, forgets expired tokens, and stops when nothing is left to watch. */
+  /**
+   * The object's one alarm, at the earliest of two due times: the keepalive sweep (closes stale sockets, forgets
+   * expired tokens, stops when nothing is left to watch) and the webhook outbox (delivers what is due).
+   */
   override async alarm(): Promise<void> {
-    this.alarmKnownSet = false;
     const now = Date.now();
-    const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
-    const pending = this.connectTokens.purgeExpired(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
-    if (next !== null) {
-      await this.ctx.storage.setAlarm(next);
-      this.alarmKnownSet = true;
+    const outboxDueAt = this.outbox.nextDueAt();
+    // Sweep when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
+    const sweepDue = this.alarms.begin(now).sweepDue || outboxDueAt === null || outboxDueAt > now;
+    let nextSweep: number | null | 'not run' = 'not run';
+    if (sweepDue) {
+      const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
+      nextSweep = nextSweepAt(now, this.config.keepaliveIntervalMs, open, this.connectTokens.purgeExpired(now));
     }
+    let outboxDue: number | null = null;
+    try {
+      outboxDue = await this.outbox.deliverDue(now);
+    } catch (err) {
+      console.error(`webhook delivery failed (${this.where()})`, err instanceof Error ? (err.stack ?? err.message) : String(err));
+      outboxDue = Date.now() + 5_000;
+    }
+    await this.alarms.end(nextSweep, outboxDue);
   }
 
   // ---- internals ----
@@ -288,12 +354,18 @@ export class TenantHub extends DurableObject<Env> {
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
   }
 
-  private async ensureAlarm(): Promise<void> {
-    if (this.alarmKnownSet) return;
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
-    }
-    this.alarmKnownSet = true;
+  /** Events were queued: run the alarm now to deliver them. */
+  private deliverSoon(): void {
+    this.alarms.wakeBy(Date.now()).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
+  }
+
+  /** The tenant's webhooks changed: stop delivering to deleted or disabled ones, and forget what nothing needs. */
+  private settingsChanged(): void {
+    const settings = this.store.eventSettings();
+    const keep = new Set((settings?.webhooks ?? []).filter((hook) => hook.disabled === null).map((hook) => hook.id));
+    if (settings !== null && settings.shard > 0) keep.add(TAG_REPORTS_TARGET);
+    this.outbox.retain(keep);
+    this.events.settingsChanged();
   }
 }
 

@@ -14,7 +14,8 @@ import {
   type TenantRecord,
 } from '../core/tenant-record';
 import { hashToken, randomToken } from '../core/tokens';
-import type { AccessControl, ConfigurationUpdate } from '../core/validation';
+import type { AccessControl, ClientMessages, ConfigurationUpdate } from '../core/validation';
+import type { WebhookRecord } from '../core/webhook-record';
 import type { ShardCalls } from './shard-calls';
 
 /** Where this object stands in its tenant: shard 0 holds the tenant record, shard k > 0 a copy of what it needs. */
@@ -24,9 +25,13 @@ export interface Placement {
   layout: ShardLayout;
   limits: TenantLimits;
   signingKeys: SigningKey[];
+  webhooks: WebhookRecord[];
+  clientMessages: ClientMessages;
 }
 
 const TENANT_KEY = 'tenant';
+/** One shared empty list, so subscriptions computed for "no webhooks" are cached once. */
+const NO_WEBHOOKS: WebhookRecord[] = [];
 const SHARD_KEY = 'shard';
 
 /**
@@ -45,6 +50,8 @@ export class TenantStore {
   constructor(
     private readonly storage: DurableObjectStorage,
     private readonly shards: ShardCalls,
+    /** Called after this object's record changed (saved on shard 0, adopted on shard k). */
+    private readonly changed: () => void,
   ) {}
 
   tenant(): TenantRecord | null {
@@ -60,11 +67,36 @@ export class TenantStore {
 
   placement(): Placement | null {
     const tenant = this.tenant();
-    if (tenant !== null) return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits: limitsOf(tenant), signingKeys: tenant.signingKeys ?? [] };
-    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
-    const shard = this.shardRecordCache;
+    if (tenant !== null) {
+      return {
+        tenant: tenant.name,
+        shard: 0,
+        layout: layoutOf(tenant),
+        limits: limitsOf(tenant),
+        signingKeys: tenant.signingKeys ?? [],
+        webhooks: tenant.webhooks ?? NO_WEBHOOKS,
+        clientMessages: tenant.clientMessages ?? 'ignore',
+      };
+    }
+    const shard = this.shardRecord();
     if (shard === null) return null;
-    return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits: limitsOf(shard), signingKeys: shard.signingKeys };
+    return {
+      tenant: shard.tenant,
+      shard: shard.shard,
+      layout: shard.layout,
+      limits: limitsOf(shard),
+      signingKeys: shard.signingKeys,
+      webhooks: shard.webhooks ?? NO_WEBHOOKS,
+      clientMessages: shard.clientMessages ?? 'ignore',
+    };
+  }
+
+  /** This object's shard number and what it needs to raise webhook events; without building a whole placement. */
+  eventSettings(): { shard: number; webhooks: WebhookRecord[]; clientMessages: ClientMessages } | null {
+    const tenant = this.tenant();
+    if (tenant !== null) return { shard: 0, webhooks: tenant.webhooks ?? NO_WEBHOOKS, clientMessages: tenant.clientMessages ?? 'ignore' };
+    const shard = this.shardRecord();
+    return shard === null ? null : { shard: shard.shard, webhooks: shard.webhooks ?? NO_WEBHOOKS, clientMessages: shard.clientMessages ?? 'ignore' };
   }
 
   /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
@@ -153,10 +185,21 @@ export class TenantStore {
     return {};
   }
 
+  /** Replaces the tenant's webhooks. */
+  async saveWebhooks(tenant: TenantRecord, webhooks: WebhookRecord[]): Promise<void> {
+    await this.save({ ...tenant, webhooks });
+  }
+
   /** Stores what shard k needs to know about its tenant (called on shard k by shard 0). */
   adopt(record: ShardRecord): void {
     this.storage.kv.put(SHARD_KEY, record);
     this.shardRecordCache = record;
+    this.changed();
+  }
+
+  private shardRecord(): ShardRecord | null {
+    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
+    return this.shardRecordCache;
   }
 
   /** Drops what memory holds, after the object's storage was erased. */
@@ -171,6 +214,7 @@ export class TenantStore {
     this.storage.kv.put(TENANT_KEY, record);
     this.tenantCache = record;
     this.verifiedSecurityTokens.clear();
+    this.changed();
     const others = allShards(layoutOf(record)).filter((k) => k !== 0);
     await this.shards.each(record.name, others, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
   }

@@ -14,7 +14,16 @@ import {
   parseTenantCreate,
   socketIdProblem,
 } from '../core/validation';
+import {
+  parseDeliveriesQuery,
+  parsePresenceQuery,
+  parseSecretRotation,
+  parseTagParam,
+  parseWebhookCreate,
+  parseWebhookUpdate,
+} from '../core/webhook-validation';
 import type { TenantHub } from '../hub/tenant-hub';
+import type { WebhookCommand } from '../hub/webhooks';
 import { requireAdmin } from './admin-auth';
 import { withCors } from './cors';
 
@@ -60,6 +69,9 @@ const tenantNameParam = (request: IRequest): string => {
   if (!isValidTenantName(name)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${name}".`);
   return name;
 };
+
+const webhooks = async (request: IRequest, ctx: RouteContext, command: WebhookCommand): Promise<unknown> =>
+  unwrap(await hub(ctx).manageWebhooks(bearerToken(request), command));
 
 const connectUri = (base: string, token: string): string => `${base.replace(/^http/, 'ws')}/?token=${encodeURIComponent(token)}`;
 
@@ -122,6 +134,34 @@ tenantRouter
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), { status: 201 }))
   .get('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).listSigningKeys(bearerToken(request)))))
   .delete('/v1/signing-keys/:kid', async (request, ctx) => json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), param(request, 'kid')))))
+  .post('/v1/webhooks', async (request, ctx) => {
+    const input = parseWebhookCreate(await readJsonBody(request), ctx.config.allowHttpWebhooks);
+    return json(await webhooks(request, ctx, { kind: 'create', input }), { status: 201 });
+  })
+  .get('/v1/webhooks', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'list' })))
+  .get('/v1/webhooks/:id', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'get', id: param(request, 'id') })))
+  .put('/v1/webhooks/:id', async (request, ctx) => {
+    const update = parseWebhookUpdate(await readJsonBody(request), ctx.config.allowHttpWebhooks);
+    return json(await webhooks(request, ctx, { kind: 'update', id: param(request, 'id'), update }));
+  })
+  .delete('/v1/webhooks/:id', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'delete', id: param(request, 'id') })))
+  .post('/v1/webhooks/:id/secret', async (request, ctx) => {
+    const { previousSecretTtlSeconds } = parseSecretRotation(await readJsonBody(request, { emptyAs: {} }));
+    return json(await webhooks(request, ctx, { kind: 'rotate', id: param(request, 'id'), previousSecretTtlSeconds }), { status: 201 });
+  })
+  .get('/v1/webhooks/:id/deliveries', async (request, ctx) => {
+    const { limit } = parseDeliveriesQuery(new URL(request.url).searchParams);
+    return json(await webhooks(request, ctx, { kind: 'deliveries', id: param(request, 'id'), limit }));
+  })
+  .get('/v1/tags/:tag', async (request, ctx) => {
+    const tag = parseTagParam(param(request, 'tag'));
+    const { limit, cursor } = parseListQuery(new URL(request.url).searchParams);
+    return json(unwrap(await hub(ctx).tagPresence(bearerToken(request), tag, limit, cursor)));
+  })
+  .get('/v1/presence', async (request, ctx) => {
+    const { tags } = parsePresenceQuery(new URL(request.url).searchParams);
+    return json(unwrap(await hub(ctx).presence(bearerToken(request), tags)));
+  })
   .all('*', noRoute(tenantRouter));
 
 /** Routes on a host that names no tenant: service info and the operator's admin API. */

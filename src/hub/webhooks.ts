@@ -1,0 +1,123 @@
+import { ApiError } from '../core/errors';
+import { DEFAULT_PREVIOUS_SECRET_TTL_SECONDS, MAX_WEBHOOKS } from '../core/limits';
+import { allShards } from '../core/shards';
+import { layoutOf, type TenantRecord } from '../core/tenant-record';
+import { newWebhookId, newWebhookSecret, webhookView, type WebhookRecord, type WebhookView } from '../core/webhook-record';
+import type { WebhookCreate, WebhookUpdate } from '../core/webhook-validation';
+import type { Delivery } from './outbox';
+import type { ShardCalls } from './shard-calls';
+import type { TenantStore } from './tenant-store';
+
+export interface WebhookCreated extends WebhookView {
+  /** Shown once: verify deliveries with it. */
+  secret: string;
+}
+
+export interface SecretRotated {
+  secret: string;
+  previousSecretExpiresAt: string | null;
+}
+
+/** `GET /v1/webhooks/{id}/deliveries`: the latest attempts on every shard, newest first, and what still waits. */
+export interface DeliveryList {
+  results: Delivery[];
+  /** Events queued for this webhook on every shard, not yet delivered. */
+  backlog: number;
+}
+
+/** A request to manage webhooks, as one RPC: the tenant object answers it with the security token checked. */
+export type WebhookCommand =
+  | { kind: 'create'; input: WebhookCreate }
+  | { kind: 'list' }
+  | { kind: 'get'; id: string }
+  | { kind: 'update'; id: string; update: WebhookUpdate }
+  | { kind: 'delete'; id: string }
+  | { kind: 'rotate'; id: string; previousSecretTtlSeconds: number | null }
+  | { kind: 'deliveries'; id: string; limit: number };
+
+/** The webhooks of a tenant (shard 0): create, list, change, rotate secrets, delete, and read their deliveries. */
+export class Webhooks {
+  constructor(
+    private readonly store: TenantStore,
+    private readonly shards: ShardCalls,
+  ) {}
+
+  async run(tenant: TenantRecord, command: WebhookCommand): Promise<unknown> {
+    switch (command.kind) {
+      case 'create':
+        return this.create(tenant, command.input);
+      case 'list':
+        return { results: hooksOf(tenant).map((hook) => webhookView(hook, Date.now())) };
+      case 'get':
+        return webhookView(find(tenant, command.id), Date.now());
+      case 'update':
+        return this.update(tenant, command.id, command.update);
+      case 'delete':
+        find(tenant, command.id);
+        await this.store.saveWebhooks(tenant, hooksOf(tenant).filter((hook) => hook.id !== command.id));
+        return {};
+      case 'rotate':
+        return this.rotate(tenant, command.id, command.previousSecretTtlSeconds);
+      case 'deliveries':
+        return this.deliveries(tenant, command.id, command.limit);
+    }
+  }
+
+  /** Disables a webhook (its deliveries kept failing, or it answered 410); every shard then drops its backlog. */
+  async disable(id: string, reason: string): Promise<void> {
+    const tenant = this.store.tenant();
+    const hook = tenant === null ? undefined : hooksOf(tenant).find((h) => h.id === id);
+    if (tenant === null || hook === undefined || hook.disabled !== null) return;
+    console.warn(`webhook ${id} of tenant ${tenant.name} disabled: ${reason}`);
+    await this.replace(tenant, { ...hook, disabled: { at: Date.now(), reason } });
+  }
+
+  private async create(tenant: TenantRecord, input: WebhookCreate): Promise<WebhookCreated> {
+    const hooks = hooksOf(tenant);
+    if (hooks.length >= MAX_WEBHOOKS) throw new ApiError(409, 'too_many_webhooks', `A tenant has at most ${MAX_WEBHOOKS} webhooks; delete one first.`);
+    const hook: WebhookRecord = { id: newWebhookId(), ...input, createdAt: Date.now(), secret: newWebhookSecret(), previousSecret: null, disabled: null };
+    await this.store.saveWebhooks(tenant, [...hooks, hook]);
+    return { ...webhookView(hook, Date.now()), secret: hook.secret };
+  }
+
+  private async update(tenant: TenantRecord, id: string, update: WebhookUpdate): Promise<WebhookView> {
+    const hook = find(tenant, id);
+    const { enabled, ...fields } = update;
+    const disabled = enabled === undefined ? hook.disabled : enabled ? null : (hook.disabled ?? { at: Date.now(), reason: 'disabled by the backend' });
+    const next: WebhookRecord = { ...hook, ...fields, disabled };
+    await this.replace(tenant, next);
+    return webhookView(next, Date.now());
+  }
+
+  private async rotate(tenant: TenantRecord, id: string, ttlSeconds: number | null): Promise<SecretRotated> {
+    const hook = find(tenant, id);
+    const expiresAt = Date.now() + (ttlSeconds ?? DEFAULT_PREVIOUS_SECRET_TTL_SECONDS) * 1000;
+    const next: WebhookRecord = { ...hook, secret: newWebhookSecret(), previousSecret: ttlSeconds === 0 ? null : { secret: hook.secret, expiresAt } };
+    await this.replace(tenant, next);
+    return { secret: next.secret, previousSecretExpiresAt: next.previousSecret === null ? null : new Date(expiresAt).toISOString() };
+  }
+
+  private async deliveries(tenant: TenantRecord, id: string, limit: number): Promise<DeliveryList> {
+    find(tenant, id);
+    const perShard = await this.shards.each(tenant.name, allShards(layoutOf(tenant)), (hub) => hub.shardDeliveries(id, limit));
+    const results = perShard
+      .flatMap((shard) => shard.results)
+      .sort((a, b) => (a.attemptedAt < b.attemptedAt ? 1 : a.attemptedAt > b.attemptedAt ? -1 : 0))
+      .slice(0, limit);
+    return { results, backlog: perShard.reduce((sum, shard) => sum + shard.backlog, 0) };
+  }
+
+  private async replace(tenant: TenantRecord, hook: WebhookRecord): Promise<void> {
+    await this.store.saveWebhooks(tenant, hooksOf(tenant).map((h) => (h.id === hook.id ? hook : h)));
+  }
+}
+
+function hooksOf(tenant: TenantRecord): WebhookRecord[] {
+  return tenant.webhooks ?? [];
+}
+
+function find(tenant: TenantRecord, id: string): WebhookRecord {
+  const hook = hooksOf(tenant).find((h) => h.id === id);
+  if (hook === undefined) throw new ApiError(404, 'webhook_not_found', `No webhook "${id}".`);
+  return hook;
+}
