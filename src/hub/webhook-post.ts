@@ -28,7 +28,10 @@ export async function postWebhook(
     .map((secret) => new Webhook(secret).sign(messageId, now, body))
     .join(' ');
   const started = performance.now();
-  const signal = AbortSignal.timeout(WEBHOOK_TIMEOUT_MS);
+  // A timer of our own, cleared at the end: a pending AbortSignal.timeout() would keep the object from hibernating.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), WEBHOOK_TIMEOUT_MS);
+  const signal = controller.signal;
   try {
     const response = await fetch(hook.url, {
       method: 'POST',
@@ -50,6 +53,8 @@ export async function postWebhook(
     const latencyMs = Math.round(performance.now() - started);
     if (signal.aborted) return failure(null, latencyMs, `timed out after ${WEBHOOK_TIMEOUT_MS} ms`);
     return failure(null, latencyMs, `request failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200));
+  } finally {
+    clearTimeout(timer);
   }
 }
 
