@@ -6,11 +6,11 @@ import { createWebhook, installReceivers, TestReceiver } from './support/webhook
 
 beforeAll(() => installReceivers());
 
-interface TargetState {
+type TargetState = {
   next_attempt_at: number;
   attempts: number;
   failing_since: number | null;
-}
+};
 
 const targetState = (tenant: TestTenant, id: string) =>
   runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<TargetState>('SELECT * FROM outbox_targets WHERE target = ?', id).toArray()[0]);

@@ -17,12 +17,13 @@ export class AlarmSchedule {
     await this.wakeBy(at);
   }
 
-  /** Makes sure the alarm fires at or before `at`. */
+  /** Makes sure the alarm fires at or before `at` (a time in the past means now). */
   async wakeBy(at: number): Promise<void> {
     if (this.alarmAt === undefined) this.alarmAt = await this.storage.getAlarm();
     if (this.alarmAt !== null && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    await this.storage.setAlarm(at);
+    const when = Math.max(at, Date.now());
+    this.alarmAt = when;
+    await this.storage.setAlarm(when);
   }
 
   /** At the start of `alarm()`: the alarm is spent; says whether the sweep is due. */

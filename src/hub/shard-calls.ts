@@ -18,15 +18,17 @@ export type ShardApi = Pick<
   | 'shardDisableWebhook'
 >;
 
-/** Calls shard methods of one tenant: on this object directly for shard 0, through a stub for the others. */
+/** Calls shard methods of one tenant: on this object directly when it is that shard, through a stub otherwise. */
 export class ShardCalls {
   constructor(
     private readonly self: ShardApi,
     private readonly namespace: DurableObjectNamespace<TenantHub>,
+    /** Which shard this object is (shard 0 calls the others; shard k calls shard 0 with tag reports). */
+    private readonly selfShard: () => number,
   ) {}
 
   async one<T>(tenant: string, shard: number, call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>> {
-    if (shard === 0) return await call(this.self, 0);
+    if (shard === this.selfShard()) return await call(this.self, shard);
     const stub = this.namespace.get(this.namespace.idFromName(shardObjectName(tenant, shard))) as unknown as ShardApi;
     return await call(stub, shard);
   }

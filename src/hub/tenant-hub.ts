@@ -59,7 +59,7 @@ export class TenantHub extends DurableObject<Env> {
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.shards = new ShardCalls(this, env.TENANT_HUB);
+    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.eventSettings()?.shard ?? 0);
     this.store = new TenantStore(ctx.storage, this.shards, () => this.settingsChanged());
     this.alarms = new AlarmSchedule(ctx.storage);
     this.outbox = new Outbox(ctx.storage, outboxHandlers(this.store, this.shards, this.config));

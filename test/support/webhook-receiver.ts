@@ -8,7 +8,7 @@ export interface ReceivedPost {
   headers: Record<string, string>;
   body: string;
   payload: WebhookPayload;
-  redirect: RequestRedirect | undefined;
+  redirect: string | undefined;
 }
 
 type Answer = Response | Promise<Response> | 'hang';
