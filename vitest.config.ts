@@ -22,13 +22,17 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ADMIN_TOKEN: 'test-admin-token',
+                // Tenants by subdomain (<tenant>.example.com), as on a deployment with routes.
+                ROOT_DOMAIN: 'example.com',
                 // A short interval so the keepalive sweep can be observed in seconds, not minutes.
                 KEEPALIVE_INTERVAL_SECONDS: '1',
+                // Lets tenants use the local key-set server of test/support/jwks-server.ts.
+                ALLOW_LOOPBACK_HTTP_JWKS: 'true',
               },
             },
           }),
         ],
-        test: { name: 'workers', include: ['test/*.test.ts'], testTimeout: 20_000 },
+        test: { name: 'workers', include: ['test/*.test.ts'], globalSetup: ['test/support/jwks-server.ts'], testTimeout: 20_000 },
       },
       {
         // Runs in Node against a real `wrangler dev`, as a user would.

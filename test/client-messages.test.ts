@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, connectSocket, newTenant, type TestTenant } from './helpers';
-import { about, createWebhook, installReceivers, TestReceiver } from './support/webhook-receiver';
+import { about, createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
 

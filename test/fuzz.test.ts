@@ -87,6 +87,7 @@ describe('the API under random input', () => {
           if (method === 'DELETE' && (path.startsWith('/admin') || path.startsWith('/v1/sockets'))) return;
           const res = await send(method, url, realHeaders, body);
           expectDocumentedShape(res.status, res.text, method, res.headers.get('content-type'));
+          expect(new TextEncoder().encode(res.text).length, 'no answer to a small request is large').toBeLessThanOrEqual(64 * 1024);
 
           if (sendValidPush) {
             const ok = await send('POST', `${tenant.base}/v1/messages`, { authorization: `Bearer ${tenant.token}` }, JSON.stringify({ data: push.data, receivers: { sockets: null, tags: push.tags } }));

@@ -108,6 +108,17 @@ describe('accessControl "jwt": end-user tokens', () => {
     expect(res.body.error.reason).toBe('invalid_audience');
   });
 
+  it('refuses a token without exp, which would never expire, with 401 invalid_claims on every call', async () => {
+    const tenant = await jwtTenant();
+    const forever = await new SignJWT({ sub: 'root' }).setProtectedHeader({ alg: 'HS256' }).setAudience(AUDIENCE).setIssuer(ISSUER).sign(encoder.encode(SECRET));
+    const uri = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: forever });
+    expect(uri.status).toBe(401);
+    expect(uri.body.error).toEqual({ reason: 'invalid_claims', message: expect.stringContaining('"exp"') });
+    const pushed = await api('POST', `${tenant.base}/v1/messages`, { token: forever, body: { data: 'x', receivers: { sockets: ['*'] } } });
+    expect(pushed.status).toBe(401);
+    expect(pushed.body.error.reason).toBe('invalid_claims');
+  });
+
   it('does not accept end-user tokens while the tenant is not in jwt mode', async () => {
     const tenant = await newTenant();
     const res = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: await hsToken({ sub: 'a' }) });

@@ -2,14 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { fitCloseReason } from '../src/hub/close-codes';
 import { readConfig } from '../src/core/config';
 import { isStale, nextSweepAt } from '../src/core/keepalive';
+import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
+import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
 import { hibernationTags, resolveReceivers } from '../src/core/receivers';
+import { parseConfiguration } from '../src/core/validation';
 import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
 import { describeJsonError } from '../src/core/body';
 
 describe('tenantFromHost', () => {
   it.each([
-    ['foo.example.com', null, 'foo'],
-    ['FOO.Example.COM', null, 'foo'],
+    ['foo.example.com', 'example.com', 'foo'],
+    ['FOO.Example.COM', 'example.com', 'foo'],
+    ['foo.example.com', null, null],
+    ['mws.acct.workers.dev', null, null],
     ['foo.localhost', null, 'foo'],
     ['foo.localhost', 'example.com', 'foo'],
     ['example.com', null, null],
@@ -26,7 +31,7 @@ describe('tenantFromHost', () => {
 });
 
 describe('resolveTarget', () => {
-  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: null });
+  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: 'example.com' });
   it.each([
     ['http://localhost:8787/v1/gateways/foo/v1/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
     ['http://localhost:8787/v1/gateways/foo/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
@@ -62,6 +67,43 @@ describe('resolveReceivers', () => {
   it('prefixes ids and tags so an id never collides with a tag', () => {
     expect(hibernationTags('x', ['x', 'y'])).toEqual(['sid:x', 'tag:x', 'tag:y']);
   });
+
+  it('keeps the longest valid id and tags within the platform\'s 256 bytes per hibernation tag', () => {
+    const longest = ['a'.repeat(MAX_TAG_BYTES), 'é'.repeat(MAX_TAG_BYTES / 2), '中'.repeat(MAX_TAG_BYTES / 3), '😀'.repeat(MAX_TAG_BYTES / 4)];
+    expect(longest.map(tagProblem)).toEqual([null, null, null, null]);
+    expect(longest.map((t) => tagProblem(`${t}x`)?.reason)).toEqual(['too_long', 'too_long', 'too_long', 'too_long']);
+    const id = 'i'.repeat(MAX_ID_LENGTH);
+    expect(socketIdProblem(id)).toBeNull();
+    for (const tag of hibernationTags(id, longest)) expect(new TextEncoder().encode(tag).length).toBeLessThanOrEqual(MAX_HIBERNATION_TAG_BYTES);
+  });
+});
+
+describe('utf8Length', () => {
+  it.each(['', 'abc', 'żółw', '中文', '😀x', 'a\u0000b', '\ud800'])('counts %j as TextEncoder does', (text) => {
+    expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
+  });
+});
+
+describe('parseConfiguration', () => {
+  const jwt = (jwksUrl: string) => ({ accessControl: 'jwt', jwt: { jwksUrl, policy: { read: ['*'], write: [] } } });
+  const accepts = (jwksUrl: string, loopbackHttpJwks: boolean) => {
+    try {
+      parseConfiguration(jwt(jwksUrl), { loopbackHttpJwks });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('accepts an http key-set URL only on a loopback host, and only when the deployment allows it', () => {
+    expect(accepts('https://idp.example.com/jwks', false)).toBe(true);
+    expect(accepts('http://127.0.0.1:9999/jwks', false)).toBe(false);
+    expect(accepts('http://127.0.0.1:9999/jwks', true)).toBe(true);
+    expect(accepts('http://localhost/jwks', true)).toBe(true);
+    expect(accepts('http://[::1]:8080/jwks', true)).toBe(true);
+    expect(accepts('http://idp.example.com/jwks', true)).toBe(false);
+    expect(accepts('http://127.0.0.1.nip.io/jwks', true)).toBe(false);
+  });
 });
 
 describe('keepalive rules', () => {
@@ -84,14 +126,16 @@ describe('keepalive rules', () => {
 
 describe('readConfig', () => {
   it('uses documented defaults and ignores nonsense', () => {
-    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowHttpWebhooks: false });
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowLoopbackHttpJwks: false, allowHttpWebhooks: false });
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'true' }).allowLoopbackHttpJwks).toBe(true);
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'yes' }).allowLoopbackHttpJwks).toBe(false);
     expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
       adminToken: null,
       keepaliveIntervalMs: 50_000,
       rootDomain: 'example.com',
     });
-    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: '1' }).allowHttpWebhooks).toBe(true);
-    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: 'no' }).allowHttpWebhooks).toBe(false);
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: 'true' }).allowHttpWebhooks).toBe(true);
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: '1' }).allowHttpWebhooks).toBe(false);
   });
 });
 

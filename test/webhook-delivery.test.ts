@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_RETRY_DELAYS_MS } from '../src/core/limits';
 import { api, connectSocket, hubStub, newTenant, push, type TestTenant } from './helpers';
-import { createWebhook, installReceivers, TestReceiver } from './support/webhook-receiver';
+import { createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
 

@@ -1,13 +1,25 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ClientCloseCode, isFinalCloseCode } from './close-codes.js';
 import { Emitter } from './emitter.js';
+import { KEEPALIVE_PING, KEEPALIVE_PONG } from './protocol.js';
 
 export const DEFAULT_PING_INTERVAL_MS = 25_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-/** The standard WebSocket constructor (browsers and Node >= 22 have it globally). */
-export type WebSocketConstructor = new (url: string) => WebSocket;
+/**
+ * A WebSocket class: the global one (browsers, Node 22+, Deno, Bun) or, on Node 20, the default export of the `ws`
+ * package. Typed loosely so that `ws`'s class fits; the client uses only the standard `on*` handlers.
+ */
+export type WebSocketConstructor = new (url: string) => {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+};
+
+/** Thrown (as a TypeError) by `new MwsClient()` where there is no global WebSocket and none is given. */
+export const NO_WEBSOCKET_MESSAGE =
+  "MwsClient: this runtime has no global WebSocket (Node 20 has none): pass one, e.g. `import WebSocket from 'ws'` and `new MwsClient({ WebSocket, ... })`.";
 
 export interface MwsClientOptions {
   /**
@@ -25,7 +37,7 @@ export interface MwsClientOptions {
   connectTimeoutMs?: number;
   /** Exponential backoff with full jitter between reconnect attempts; `false` disables reconnecting. */
   reconnect?: (BackoffOptions & { maxAttempts?: number }) | false;
-  /** The WebSocket implementation; defaults to the global `WebSocket`. */
+  /** The WebSocket class; defaults to the global `WebSocket`. Required on Node 20: pass `ws`'s default export. */
   WebSocket?: WebSocketConstructor;
   /** Source of randomness for jitter, in [0, 1); defaults to Math.random. */
   random?: () => number;
@@ -59,7 +71,7 @@ const WS_OPEN = 1;
  */
 export class MwsClient extends Emitter<MwsClientEvents> {
   private readonly options: MwsClientOptions;
-  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly WebSocketImpl: new (url: string) => WebSocket;
   private ws: WebSocket | null = null;
   private currentState: MwsClientState = 'idle';
   /** Consecutive failed attempts since the last successful open. */
@@ -78,8 +90,9 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     }
     this.options = options;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (impl === undefined) throw new TypeError('No global WebSocket: use Node >= 22 or pass the `WebSocket` option.');
-    this.WebSocketImpl = impl;
+    if (impl === undefined) throw new TypeError(NO_WEBSOCKET_MESSAGE);
+    // Any class with the standard `on*` handlers works; the type above is loose only so that `ws` fits.
+    this.WebSocketImpl = impl as unknown as new (url: string) => WebSocket;
   }
 
   get state(): MwsClientState {
@@ -178,7 +191,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     if (ws !== this.ws) return;
     const data = typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer);
     // Only a `pong` we are waiting for is the keepalive answer; any other `pong` is a pushed message.
-    if (data === 'pong' && this.pongTimer !== undefined) {
+    if (data === KEEPALIVE_PONG && this.pongTimer !== undefined) {
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;
       return;
@@ -231,7 +244,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     const timeout = this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
     this.pingTimer = setInterval(() => {
       if (ws !== this.ws || ws.readyState !== WS_OPEN) return;
-      ws.send('ping');
+      ws.send(KEEPALIVE_PING);
       if (this.pongTimer !== undefined) return; // still waiting for the previous pong
       this.pongTimer = setTimeout(() => this.handlePongTimeout(ws), timeout);
     }, interval);
@@ -268,3 +281,5 @@ function safeClose(ws: WebSocket, code: number | undefined, reason: string): voi
     // Already closing or closed.
   }
 }
+
+export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';

@@ -1,23 +1,54 @@
 import type {
-  Configuration,
+  ConfigurationUpdate,
+  ConfigurationView,
   FieldError,
+  PushRequest,
   PushResult,
   Receivers,
+  SigningKeyCreated,
+  SigningKeyList,
   SocketInfo,
-  SocketList,
+  SocketListQuery,
+  SocketPage,
   SocketRequest,
   SocketUri,
-} from './types.js';
+  WebsocketUri,
+} from './protocol.js';
+
+/** The REST shapes, for code that imports only `@mws/sdk/server`. */
+export type * from './protocol.js';
 
 export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<Response>;
 
+/** When MwsBackend retries by itself; see `MwsBackendOptions.retry`. */
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 2. */
+  maxRetries?: number;
+  /** The longest `Retry-After` the helper waits out by itself, in ms; a longer one is thrown at once. Default 5 000. */
+  maxDelayMs?: number;
+}
+
+export const DEFAULT_MAX_RETRIES = 2;
+export const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
+/** The wait when a 429 or 503 comes without `Retry-After`. */
+const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 export interface MwsBackendOptions {
-  /** The tenant's base URL, e.g. "https://foo.example.com" or "http://127.0.0.1:8787/v1/gateways/foo". */
+  /** The tenant's base URL: "https://foo.example.com", or locally "http://127.0.0.1:8787/v1/gateways/foo". */
   baseUrl: string;
-  /** The tenant's security token. Keep it on the server: never ship it to browsers. */
-  securityToken: string;
-  /** A fetch implementation; defaults to the global fetch. */
+  /**
+   * The tenant's security token. Keep it on the server: never ship it to browsers. Only a tenant in `none` mode can
+   * be used without one, and then only for `push` and `websocketUri`.
+   */
+  securityToken?: string;
+  /** A fetch implementation; defaults to the global fetch (Node 18+, browsers, Workers). */
   fetch?: FetchLike;
+  /**
+   * Waits out `Retry-After` and retries 429 `rate_limited` answers (nothing was done, so any call is safe to repeat)
+   * and, for GET, PUT and DELETE only, 503 `service_unavailable`. Never retried: 503 `partial_delivery` (a retry
+   * would duplicate), a POST's 503, and any wait longer than `maxDelayMs`. `false` turns retrying off.
+   */
+  retry?: RetryOptions | false;
 }
 
 /** An error answer of the MWS API: `{"error": {reason, message}}`, or 422 `{"errors": [...]}`. */
@@ -27,47 +58,84 @@ export class MwsError extends Error {
   readonly reason: string;
   /** Field-level problems of a 422 answer; empty otherwise. */
   readonly errors: FieldError[];
+  /** Seconds the service asked to wait before retrying (`Retry-After` of a 429 or 503), or null. */
+  readonly retryAfterSeconds: number | null;
 
-  constructor(status: number, reason: string, message: string, errors: FieldError[] = []) {
+  constructor(status: number, reason: string, message: string, errors: FieldError[] = [], retryAfterSeconds: number | null = null) {
     super(message);
     this.status = status;
     this.reason = reason;
     this.errors = errors;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
-/** Server-side helper for a tenant's REST API: push messages and manage sockets. */
+/** Server-side helper for a tenant's REST API: push messages, manage sockets, configuration and signing keys. */
 export class MwsBackend {
   private readonly baseUrl: string;
-  private readonly securityToken: string;
+  private readonly securityToken: string | undefined;
   private readonly fetchImpl: FetchLike;
+  private readonly retry: Required<RetryOptions>;
 
   constructor(options: MwsBackendOptions) {
+    if (typeof options.baseUrl !== 'string' || !/^https?:\/\//i.test(options.baseUrl)) {
+      throw new TypeError(`MwsBackend: baseUrl must be an http(s) URL such as "http://127.0.0.1:8787/v1/gateways/<tenant>", not ${String(options.baseUrl)}.`);
+    }
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.securityToken = options.securityToken;
     const impl = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
-    if (impl === undefined) throw new TypeError('No global fetch: use Node >= 22 or pass the `fetch` option.');
+    if (impl === undefined) throw new TypeError('MwsBackend: no global fetch here; pass the `fetch` option.');
     this.fetchImpl = impl;
+    this.retry =
+      options.retry === false
+        ? { maxRetries: 0, maxDelayMs: 0 }
+        : { maxRetries: options.retry?.maxRetries ?? DEFAULT_MAX_RETRIES, maxDelayMs: options.retry?.maxDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS };
   }
 
   /** POST /v1/messages. A missing `sockets` or `tags` is sent as null. */
-  push(data: string, receivers: Receivers): Promise<PushResult> {
-    return this.request('POST', '/v1/messages', { data, receivers: { sockets: receivers.sockets ?? null, tags: receivers.tags ?? null } });
+  push(data: string, receivers: Partial<Receivers>): Promise<PushResult> {
+    const body: PushRequest = { data, receivers: { sockets: receivers.sockets ?? null, tags: receivers.tags ?? null } };
+    return this.request('POST', '/v1/messages', body);
   }
 
   /** POST /v1/sockets: reserves a socket id with tags and returns its single-use connect uri. */
-  createSocket(request: SocketRequest = {}): Promise<SocketUri> {
-    return this.request('POST', '/v1/sockets', request);
+  createSocket(request: Partial<SocketRequest> = {}): Promise<SocketUri> {
+    const body: SocketRequest = { id: request.id ?? null, tags: request.tags ?? [] };
+    return this.request('POST', '/v1/sockets', body);
   }
 
-  /** GET /v1/websocket_uri: a connect uri for a socket with a fresh id and no tags. */
-  websocketUri(): Promise<SocketUri> {
+  /** GET /v1/websocket_uri: a single-use connect uri for an untagged socket with a fresh id. */
+  websocketUri(): Promise<WebsocketUri> {
     return this.request('GET', '/v1/websocket_uri');
   }
 
-  /** GET /v1/sockets: the connected sockets. */
-  listSockets(): Promise<SocketList> {
-    return this.request('GET', '/v1/sockets');
+  /**
+   * GET /v1/sockets: one page of the connected sockets (at most `limit`, 1 to 1000, default 1000) and the `cursor`
+   * of the next page, null on the last. Use `sockets()` to walk every page.
+   */
+  listSockets(query: SocketListQuery = {}): Promise<SocketPage> {
+    const params = new URLSearchParams();
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined && query.cursor !== null && query.cursor !== '') params.set('cursor', query.cursor);
+    const search = params.toString();
+    return this.request('GET', `/v1/sockets${search === '' ? '' : `?${search}`}`);
+  }
+
+  /**
+   * Every connected socket, page after page (`pageSize` per request, default 1000), following the cursor to the end.
+   * Sockets that connect or leave during the walk may or may not appear; none appears twice.
+   *
+   * ```ts
+   * for await (const socket of mws.sockets()) console.log(socket.id, socket.tags);
+   * ```
+   */
+  async *sockets(options: { pageSize?: number } = {}): AsyncGenerator<SocketInfo, void, undefined> {
+    let cursor: string | null = null;
+    do {
+      const page: SocketPage = await this.listSockets({ limit: options.pageSize, cursor });
+      yield* page.results;
+      cursor = page.cursor;
+    } while (cursor !== null);
   }
 
   /** GET /v1/sockets/{id}. Throws MwsError 404 `socket_not_found` when it is not connected. */
@@ -80,27 +148,70 @@ export class MwsBackend {
     await this.request('DELETE', `/v1/sockets/${encodeURIComponent(id)}`);
   }
 
-  getConfiguration(): Promise<Configuration> {
+  /** GET /v1/configuration: access control, `jwt` settings (a secret shows as "configured"), limits and shards. */
+  getConfiguration(): Promise<ConfigurationView> {
     return this.request('GET', '/v1/configuration');
   }
 
-  setConfiguration(configuration: Configuration): Promise<Configuration> {
-    return this.request('PUT', '/v1/configuration', configuration);
+  /** PUT /v1/configuration: replaces only the fields given; answers the whole configuration. */
+  setConfiguration(update: ConfigurationUpdate): Promise<ConfigurationView> {
+    return this.request('PUT', '/v1/configuration', update);
+  }
+
+  /** POST /v1/signing-keys: a key for minting connect tokens; its `secret` is shown only in this answer. */
+  createSigningKey(): Promise<SigningKeyCreated> {
+    return this.request('POST', '/v1/signing-keys');
+  }
+
+  /** GET /v1/signing-keys: `{ results: [{ kid, createdAt }] }`, without secrets. */
+  listSigningKeys(): Promise<SigningKeyList> {
+    return this.request('GET', '/v1/signing-keys');
+  }
+
+  /** DELETE /v1/signing-keys/{kid}. Throws MwsError 404 `signing_key_not_found` for an unknown kid. */
+  async deleteSigningKey(kid: string): Promise<void> {
+    await this.request('DELETE', `/v1/signing-keys/${encodeURIComponent(kid)}`);
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.securityToken}`, accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.securityToken !== undefined) headers.authorization = `Bearer ${this.securityToken}`;
     const init: { method: string; headers: Record<string, string>; body?: string } = { method, headers };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    const res = await this.fetchImpl(`${this.baseUrl}${path}`, init);
-    const text = await res.text();
-    const parsed = parseJson(text);
-    if (!res.ok) throw toMwsError(res.status, parsed, text);
-    return parsed as T;
+    for (let retries = 0; ; retries++) {
+      const res = await this.fetchImpl(`${this.baseUrl}${path}`, init);
+      const text = await res.text();
+      const parsed = parseJson(text);
+      if (res.ok) return parsed as T;
+      const error = toMwsError(res.status, parsed, text, parseRetryAfter(res.headers.get('retry-after')));
+      const delayMs = this.retryDelayMs(method, error, retries);
+      if (delayMs === null) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
   }
+
+  /** How long to wait before retrying after `error`, or null to throw it. */
+  private retryDelayMs(method: string, error: MwsError, retriesSoFar: number): number | null {
+    if (retriesSoFar >= this.retry.maxRetries) return null;
+    const retryable =
+      (error.status === 429 && error.reason === 'rate_limited') ||
+      (error.status === 503 && error.reason === 'service_unavailable' && method !== 'POST');
+    if (!retryable) return null;
+    const delayMs = (error.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS) * 1000;
+    return delayMs <= this.retry.maxDelayMs ? delayMs : null;
+  }
+}
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date (RFC 9110, 10.2.3); null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
+  if (value === null) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 function parseJson(text: string): unknown {
@@ -112,16 +223,16 @@ function parseJson(text: string): unknown {
   }
 }
 
-function toMwsError(status: number, body: unknown, text: string): MwsError {
+function toMwsError(status: number, body: unknown, text: string, retryAfterSeconds: number | null): MwsError {
   const obj = (typeof body === 'object' && body !== null ? body : {}) as {
     error?: { reason?: unknown; message?: unknown };
     errors?: unknown;
   };
   if (Array.isArray(obj.errors)) {
     const errors = obj.errors as FieldError[];
-    return new MwsError(status, 'unprocessable_entity', errors.map((e) => e.message).join('; '), errors);
+    return new MwsError(status, 'unprocessable_entity', errors.map((e) => e.message).join('; '), errors, retryAfterSeconds);
   }
   const reason = typeof obj.error?.reason === 'string' ? obj.error.reason : 'http_error';
   const message = typeof obj.error?.message === 'string' ? obj.error.message : `HTTP ${status}: ${text.slice(0, 200)}`;
-  return new MwsError(status, reason, message);
+  return new MwsError(status, reason, message, [], retryAfterSeconds);
 }

@@ -1,7 +1,8 @@
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MwsClient, type MwsClientEvents, type MwsClientOptions } from '../src/client.js';
+import WsWebSocket from 'ws';
+import { MwsClient, NO_WEBSOCKET_MESSAGE, type MwsClientEvents, type MwsClientOptions } from '../src/client.js';
 import { nextEvent, sleep, startFakeMws, type FakeMws } from './support/ws-server.js';
 
 let server: FakeMws;
@@ -250,6 +251,34 @@ describe('MwsClient', () => {
     } finally {
       sockets.forEach((s) => s.destroy());
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('connects, pings and receives with the `ws` package passed as the WebSocket option (Node 20 has no global one)', async () => {
+    const { client, events, next } = makeClient({ WebSocket: WsWebSocket, pingIntervalMs: 20, pongTimeoutMs: 200 });
+    const opened = next('open');
+    client.connect();
+    await opened;
+    const conn = await server.nthConnection(1);
+    const message = next('message');
+    conn.ws.send('hello from ws');
+    expect(await message).toEqual({ data: 'hello from ws' });
+    await sleep(100);
+    expect(conn.received).toContain('ping');
+    expect(events.filter((e) => e.type === 'close')).toEqual([]);
+  });
+
+  it('says in one line to pass a WebSocket when the runtime has none', () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      expect(() => new MwsClient({ uri: 'ws://x' })).toThrow(new TypeError(NO_WEBSOCKET_MESSAGE));
+      expect(NO_WEBSOCKET_MESSAGE).not.toContain('\n');
+      expect(NO_WEBSOCKET_MESSAGE).toContain("import WebSocket from 'ws'");
+      expect(() => new MwsClient({ uri: 'ws://x', WebSocket: WsWebSocket })).not.toThrow();
+    } finally {
+      global.WebSocket = saved;
     }
   });
 

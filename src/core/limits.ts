@@ -1,3 +1,5 @@
+import type { TenantLimits } from '../../sdk/src/protocol';
+
 /**
  * Every limit of the service, in one place. The README's "Limits" table lists the same numbers.
  * Platform limits: https://developers.cloudflare.com/durable-objects/platform/limits/
@@ -12,12 +14,26 @@ export const MAX_RECEIVER_SOCKETS = 1000;
 export const MAX_RECEIVER_TAGS = 100;
 /** Socket pages: `GET /v1/sockets?limit=` defaults to and is capped at this. */
 export const MAX_LIST_LIMIT = 1000;
+/** Entries of a `tags` list in `POST /v1/sockets`, duplicates included (at most MAX_TAGS_PER_SOCKET distinct). */
+export const MAX_SOCKET_TAG_ITEMS = 100;
+/** Keys in a tenant's `jwt.jwks` document. */
+export const MAX_JWKS_KEYS = 50;
+/** Problems listed in one 422; the rest are counted in one last `too_many_errors` entry. */
+export const MAX_FIELD_ERRORS = 20;
 
 // ---- Sockets ----
 
-/** Socket ids and tags: length in characters. The platform allows 256 per hibernation tag; ours carry a 4-char prefix. */
+/**
+ * The platform refuses a hibernation tag over 256 bytes of UTF-8 (its error says "characters"; it counts bytes).
+ * https://developers.cloudflare.com/durable-objects/api/state/#acceptwebsocket
+ */
+export const MAX_HIBERNATION_TAG_BYTES = 256;
+/** Hibernation tags carry a 4-byte kind prefix, `sid:` or `tag:` (core/receivers.ts). */
+export const HIBERNATION_TAG_PREFIX_BYTES = 4;
+/** Socket ids: ASCII only, so characters are bytes. */
 export const MAX_ID_LENGTH = 128;
-export const MAX_TAG_LENGTH = 128;
+/** Tags: UTF-8 bytes, what is left of a hibernation tag after its prefix. */
+export const MAX_TAG_BYTES = MAX_HIBERNATION_TAG_BYTES - HIBERNATION_TAG_PREFIX_BYTES;
 /**
  * The platform allows 10 tags per hibernatable WebSocket, and the socket id takes one.
  * https://developers.cloudflare.com/durable-objects/api/state/#acceptwebsocket
@@ -48,14 +64,7 @@ export const MAX_SHARDS = 64;
 export const MAX_PREVIOUS_LAYOUTS = 8;
 
 /** Per-tenant caps the operator sets through the admin API. */
-export interface TenantLimits {
-  /** Sustained pushes per second (bursts of twice that are allowed). */
-  pushesPerSecond: number;
-  /** Sustained WebSocket connection attempts per second, per object (bursts of twice that). */
-  connectsPerSecond: number;
-  /** Connected sockets at once, per object (shard). */
-  maxSockets: number;
-}
+export type { TenantLimits };
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   pushesPerSecond: 1000,
@@ -125,4 +134,4 @@ export const MAX_USER_LENGTH = 256;
 // ---- Presence ----
 
 /** Tags in one `GET /v1/presence?tags=` call. */
-export const MAX_PRESENCE_TAGS = 100;
+export { MAX_PRESENCE_TAGS } from '../../sdk/src/protocol';

@@ -1,3 +1,4 @@
+import type { ConfigurationView, TenantInfo } from '../../sdk/src/protocol';
 import type { JwtSettings, SigningKey } from './jwt';
 import { SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
@@ -29,24 +30,8 @@ export interface ShardRecord {
   clientMessages?: ClientMessages;
 }
 
-export interface TenantInfo {
-  name: string;
-  accessControl: AccessControl;
-  createdAt: string;
-  securityTokens: number;
-  sockets: number;
-  limits: TenantLimits;
-  shards: number;
-}
+export type { ConfigurationView, TenantInfo };
 
-/** The configuration a tenant reads back; secrets are reported as present, never returned. */
-export interface ConfigurationView {
-  accessControl: AccessControl;
-  jwt: (Omit<JwtSettings, 'secret'> & { secret?: 'configured' }) | null;
-  limits: TenantLimits;
-  shards: number;
-  clientMessages: ClientMessages;
-}
 
 export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
   return { ...DEFAULT_TENANT_LIMITS, ...record.limits };

@@ -1,6 +1,6 @@
-import { ApiError, type FieldError } from './errors';
+import { FieldErrors, requireObject, socketIdProblem, stringList, tagProblem, type Problem } from './fields';
 import {
-  MAX_ID_LENGTH,
+  MAX_JWKS_KEYS,
   MAX_LIST_LIMIT,
   MAX_POLICY_ENTRIES,
   MAX_POLICY_ENTRY_LENGTH,
@@ -8,7 +8,7 @@ import {
   MIN_HS256_SECRET_LENGTH,
   MAX_RECEIVER_SOCKETS,
   MAX_RECEIVER_TAGS,
-  MAX_TAG_LENGTH,
+  MAX_SOCKET_TAG_ITEMS,
   MAX_TAGS_PER_SOCKET,
   LIMIT_RANGES,
   type TenantLimits,
@@ -17,68 +17,28 @@ import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
 import { decodeCursor, type Cursor } from './shards';
 
-export type AccessControl = 'custom' | 'none' | 'jwt';
-export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
+import {
+  ACCESS_CONTROL_MODES,
+  CLIENT_MESSAGES_MODES,
+  type AccessControl,
+  type ClientMessages,
+  type ConfigurationUpdate as WireConfigurationUpdate,
+  type PushRequest,
+  type Receivers,
+  type SocketRequest,
+  type TenantCreateRequest,
+} from '../../sdk/src/protocol';
 
-export interface Receivers {
-  sockets: string[] | null;
-  tags: string[] | null;
-}
+export type { AccessControl, ClientMessages, PushRequest, Receivers, SocketRequest, TenantCreateRequest };
 
-export interface PushRequest {
-  data: string;
-  receivers: Receivers;
-}
-
-export interface SocketRequest {
-  id: string | null;
-  tags: string[];
-}
-
-export interface TenantCreateRequest {
-  name: string;
-  accessControl: AccessControl;
-  limits: Partial<TenantLimits>;
-  shards: number;
-}
-
-/** What the service does with text frames clients send: nothing (raw mode), or forward them to webhooks. */
-export type ClientMessages = 'ignore' | 'webhook';
-export const CLIENT_MESSAGES_MODES: readonly ClientMessages[] = ['ignore', 'webhook'];
-
-/** A change to a tenant's configuration: only the fields given are replaced. */
-export interface ConfigurationUpdate {
-  accessControl?: AccessControl;
-  jwt?: JwtSettings;
-  clientMessages?: ClientMessages;
-}
+/** A change to a tenant's configuration, checked: only the fields given are replaced. */
+export type ConfigurationUpdate = WireConfigurationUpdate<JwtSettings>;
 
 /** Lowercase DNS label: what a tenant may be called. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function isValidTenantName(name: string): boolean {
   return TENANT_NAME_PATTERN.test(name);
-}
-
-/** Socket ids: letters, digits and `._:@-`; `*` is reserved for "every socket". */
-export const SOCKET_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
-
-/** Collects field errors, then throws them together as one 422. */
-export class FieldErrors {
-  readonly list: FieldError[] = [];
-  add(reason: string, property: string | null, message: string): void {
-    this.list.push({ reason, property, message });
-  }
-  throwIfAny(): void {
-    if (this.list.length > 0) throw ApiError.unprocessable(this.list);
-  }
-}
-
-export function requireObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw ApiError.unprocessable([{ reason: 'invalid_type', property: null, message: 'Body must be a JSON object.' }]);
-  }
-  return body as Record<string, unknown>;
 }
 
 /** Validates `POST /v1/messages`. A missing `sockets` or `tags` key counts as null. */
@@ -129,7 +89,7 @@ export function parseSocketRequest(body: unknown): SocketRequest {
 
 /** Tags for one socket: an array of valid tags, at most MAX_TAGS_PER_SOCKET after removing duplicates. */
 function parseSocketTags(errors: FieldErrors, value: unknown, property: string): string[] {
-  const list = stringList(errors, value, property, { maxItems: Number.POSITIVE_INFINITY, check: tagProblem }) ?? [];
+  const list = stringList(errors, value, property, { maxItems: MAX_SOCKET_TAG_ITEMS, check: tagProblem }) ?? [];
   const unique = [...new Set(list)];
   if (unique.length > MAX_TAGS_PER_SOCKET) {
     errors.add('too_many', property, `${property} has ${unique.length} distinct tags; a socket may have at most ${MAX_TAGS_PER_SOCKET}.`);
@@ -137,8 +97,11 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
   return unique;
 }
 
-/** Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. */
-export function parseConfiguration(body: unknown): ConfigurationUpdate {
+/**
+ * Validates `PUT /v1/configuration`: `accessControl`, `jwt` settings and/or `clientMessages`. `jwt.jwksUrl` must be https, or
+ * http on a loopback host when the deployment allows it for local development.
+ */
+export function parseConfiguration(body: unknown, options: { loopbackHttpJwks: boolean }): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
   if (obj.accessControl === undefined && obj.jwt === undefined && obj.clientMessages === undefined) {
@@ -146,7 +109,7 @@ export function parseConfiguration(body: unknown): ConfigurationUpdate {
   }
   const update: ConfigurationUpdate = {};
   if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
-  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt);
+  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt, options.loopbackHttpJwks);
   if (obj.clientMessages !== undefined) {
     if ((CLIENT_MESSAGES_MODES as readonly unknown[]).includes(obj.clientMessages)) update.clientMessages = obj.clientMessages as ClientMessages;
     else errors.add('invalid_value', 'clientMessages', 'clientMessages must be "ignore" or "webhook".');
@@ -155,7 +118,7 @@ export function parseConfiguration(body: unknown): ConfigurationUpdate {
   return update;
 }
 
-function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | undefined {
+function parseJwtSettings(errors: FieldErrors, value: unknown, loopbackHttpJwks: boolean): JwtSettings | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     errors.add('invalid_type', 'jwt', 'jwt must be an object.');
     return undefined;
@@ -168,11 +131,13 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
   }
   if (v.jwks !== undefined) {
     const keys = (v.jwks as { keys?: unknown } | null)?.keys;
-    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
+    if (Array.isArray(keys) && keys.length > MAX_JWKS_KEYS) {
+      errors.add('too_many', 'jwt.jwks.keys', `jwt.jwks.keys has ${keys.length} keys; at most ${MAX_JWKS_KEYS} are allowed.`);
+    } else if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
       errors.add('invalid_value', 'jwt.jwks', 'jwt.jwks must be a JWKS document: {"keys": [{"kty": ...}, ...]}.');
     }
   }
-  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isHttpsUrl(v.jwksUrl))) {
+  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isKeySetUrl(v.jwksUrl, loopbackHttpJwks))) {
     errors.add('invalid_value', 'jwt.jwksUrl', 'jwt.jwksUrl must be an https URL.');
   }
   for (const claim of ['issuer', 'audience', 'groupsClaim'] as const) {
@@ -199,9 +164,12 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
   };
 }
 
-function isHttpsUrl(value: string): boolean {
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+function isKeySetUrl(value: string, loopbackHttp: boolean): boolean {
   try {
-    return new URL(value).protocol === 'https:';
+    const url = new URL(value);
+    return url.protocol === 'https:' || (loopbackHttp && url.protocol === 'http:' && LOOPBACK_HOSTS.includes(url.hostname));
   } catch {
     return false;
   }
@@ -286,54 +254,4 @@ function accessControlField(errors: FieldErrors, value: unknown, required: boole
     return null;
   }
   return value as AccessControl;
-}
-
-export interface Problem {
-  reason: string;
-  message: string;
-}
-
-export function stringList(
-  errors: FieldErrors,
-  value: unknown,
-  property: string,
-  rules: { maxItems: number; check: (s: string) => Problem | null },
-): string[] | null {
-  if (value === undefined || value === null) return null;
-  if (!Array.isArray(value)) {
-    errors.add('invalid_type', property, `${property} must be an array of strings or null.`);
-    return null;
-  }
-  if (value.length > rules.maxItems) {
-    errors.add('too_many', property, `${property} has ${value.length} items; at most ${rules.maxItems} are allowed.`);
-    return null;
-  }
-  const out: string[] = [];
-  for (const [i, item] of value.entries()) {
-    if (typeof item !== 'string') {
-      errors.add('invalid_type', `${property}[${i}]`, `${property}[${i}] must be a string.`);
-      continue;
-    }
-    const problem = rules.check(item);
-    if (problem) errors.add(problem.reason, `${property}[${i}]`, `${property}[${i}] ${problem.message}`);
-    else out.push(item);
-  }
-  return out;
-}
-
-/** Why a string cannot be a socket id, or null when it can. */
-export function socketIdProblem(id: string): Problem | null {
-  if (id.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
-  if (id.length > MAX_ID_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_ID_LENGTH} characters.` };
-  if (!SOCKET_ID_PATTERN.test(id)) return { reason: 'invalid_value', message: 'may contain only letters, digits and . _ : @ -' };
-  return null;
-}
-
-/** Why a string cannot be a tag, or null when it can. Tags are any printable text without control characters. */
-export function tagProblem(tag: string): Problem | null {
-  if (tag.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
-  if (tag.length > MAX_TAG_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_TAG_LENGTH} characters.` };
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(tag) || !tag.isWellFormed()) return { reason: 'invalid_value', message: 'must not contain control characters or lone surrogates.' };
-  return null;
 }

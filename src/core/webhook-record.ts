@@ -1,4 +1,6 @@
-import type { WebhookEventType } from './webhook-events';
+import type { WebhookEventType, WebhookView } from '../../sdk/src/protocol';
+
+export type { WebhookView };
 
 /** A webhook as the tenant record stores it (shard 0) and hands it to every shard, which deliver their own events. */
 export interface WebhookRecord {
@@ -13,19 +15,6 @@ export interface WebhookRecord {
   previousSecret: { secret: string; expiresAt: number } | null;
   /** Set when deliveries failed for too long, the receiver answered 410, or the backend disabled it. */
   disabled: { at: number; reason: string } | null;
-}
-
-/** A webhook as the API shows it: never its secrets. */
-export interface WebhookView {
-  id: string;
-  url: string;
-  events: WebhookEventType[];
-  description: string | null;
-  createdAt: string;
-  enabled: boolean;
-  disabled: { at: string; reason: string } | null;
-  /** When the previous secret stops signing, after a rotation; null when only one secret signs. */
-  previousSecretExpiresAt: string | null;
 }
 
 export function webhookView(hook: WebhookRecord, now: number): WebhookView {

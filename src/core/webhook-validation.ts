@@ -5,7 +5,7 @@ import {
   MAX_WEBHOOK_URL_LENGTH,
   WEBHOOK_DELIVERIES_KEPT,
 } from './limits';
-import { FieldErrors, requireObject, stringList, tagProblem, type Problem } from './validation';
+import { FieldErrors, requireObject, stringList, tagProblem, type Problem } from './fields';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook-events';
 
 /** `POST /v1/webhooks`. */

@@ -3,7 +3,7 @@ import { looksLikeJwt, verifyConnectToken } from '../core/jwt';
 import { MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
 import { idForShard, tokenSecret } from '../core/shards';
 import { hashToken } from '../core/tokens';
-import { socketIdProblem, tagProblem } from '../core/validation';
+import { socketIdProblem, tagProblem } from '../core/fields';
 import type { Placement } from './tenant-store';
 
 /** What an opaque connect token grants: one socket id with its tags, until it expires; `user` in jwt mode. */

@@ -3,12 +3,9 @@ import { allShards, encodeCursor, idsByShard, shardsForId, type Cursor } from '.
 import { layoutOf, type TenantRecord } from '../core/tenant-record';
 import type { PushRequest, Receivers } from '../core/validation';
 import type { ShardCalls } from './shard-calls';
-import type { SocketInfo } from './sockets';
+import type { SocketInfo, SocketPage } from '../../sdk/src/protocol';
 
-export interface SocketPage {
-  results: SocketInfo[];
-  cursor: string | null;
-}
+export type { SocketPage };
 
 /**
  * Delivers on every shard a push can reach, in parallel: id pushes only where those ids live, tag and `"*"`

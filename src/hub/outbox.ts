@@ -1,3 +1,4 @@
+import type { Delivery } from '../../sdk/src/protocol';
 import { batchSize, disableAt, retryDelayMs, type Attempt } from '../core/webhook-delivery';
 import { MAX_WEBHOOK_BACKLOG_EVENTS, MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_BATCHES_PER_RUN, WEBHOOK_DELIVERIES_KEPT } from '../core/limits';
 
@@ -13,18 +14,6 @@ export interface Batch {
   messageId: string;
   attempt: number;
   events: QueuedEvent[];
-}
-
-/** One recorded attempt, as `GET /v1/webhooks/{id}/deliveries` lists it. */
-export interface Delivery {
-  id: string;
-  attemptedAt: string;
-  attempt: number;
-  events: number;
-  status: number | null;
-  latencyMs: number;
-  error: string | null;
-  response: string | null;
 }
 
 export interface OutboxHandlers {

@@ -1,15 +1,13 @@
 import { allShards, type Cursor } from '../core/shards';
 import { layoutOf, type TenantRecord } from '../core/tenant-record';
 import { userTag } from '../core/receivers';
-import { listPage, type SocketPage } from './fan-out';
+import type { TagPresence } from '../../sdk/src/protocol';
+import { listPage } from './fan-out';
 import type { ShardCalls } from './shard-calls';
 
-/** `GET /v1/tags/{tag}`: how many sockets have the tag on all shards, and a page of them. */
-export interface TagPresence extends SocketPage {
-  tag: string;
-  count: number;
-}
+export type { TagPresence };
 
+/** `GET /v1/tags/{tag}`: how many sockets have the tag on all shards, and a page of them. */
 export async function tagPresence(shards: ShardCalls, tenant: TenantRecord, tag: string, limit: number, cursor: Cursor | null): Promise<TagPresence> {
   const [counts, page] = await Promise.all([presenceCounts(shards, tenant, [tag]), listPage(shards, tenant, limit, cursor, tag)]);
   return { tag, count: counts[tag] ?? 0, ...page };

@@ -4,6 +4,7 @@ import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX, userTag } from '../core/receivers';
 import type { Receivers } from '../core/validation';
 import type { ClosedBy } from '../core/webhook-events';
+import type { SocketInfo } from '../../sdk/src/protocol';
 import { CloseCode, closeQuietly, fitCloseReason } from './close-codes';
 
 /**
@@ -13,11 +14,7 @@ import { CloseCode, closeQuietly, fitCloseReason } from './close-codes';
  */
 type SocketAttachment = number | { at: number; user?: string; closedBy?: ClosedBy };
 
-export interface SocketInfo {
-  id: string;
-  connectedAt: string;
-  tags: string[];
-}
+export type { SocketInfo };
 
 /** A socket as events describe it; `closedBy` is set once the service has closed it. */
 export interface SocketSnapshot {
@@ -53,11 +50,19 @@ export class Sockets {
     private readonly listener: SocketListener,
   ) {}
 
-  /** Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end. */
-  accept(id: string, tags: readonly string[], user: string | null): WebSocket {
+  /**
+   * Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end, or null
+   * (logged) when the platform refuses it, so an upgrade never ends in a 500.
+   */
+  accept(id: string, tags: readonly string[], user: string | null): WebSocket | null {
     const older = this.open(socketIdTag(id));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    try {
+      this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    } catch (err) {
+      console.error(`could not accept a socket (${this.where()})`, String(err));
+      return null;
+    }
     this.estimate.count++;
     const connectedAt = Date.now();
     const attachment: SocketAttachment = user === null ? connectedAt : { at: connectedAt, user };

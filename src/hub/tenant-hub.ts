@@ -1,4 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
+import type { DeliveryList, PresenceCounts } from '../../sdk/src/protocol';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
 import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
@@ -13,7 +14,7 @@ import { AlarmSchedule } from './alarm';
 import { CloseCode, closeQuietly } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
 import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
-import { Outbox, type Delivery } from './outbox';
+import { Outbox } from './outbox';
 import { presenceCounts, tagPresence, TagOccupancy, type TagChange, type TagPresence } from './presence';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
@@ -131,6 +132,14 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
+  /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
+  checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
+    return settle(async () => {
+      await this.store.authorize(bearer, action);
+      return null;
+    });
+  }
+
   pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
@@ -205,7 +214,7 @@ export class TenantHub extends DurableObject<Env> {
     return settle(async () => tagPresence(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
   }
 
-  presence(bearer: string | null, tags: string[]): Promise<Outcome<{ tags: Record<string, number> }>> {
+  presence(bearer: string | null, tags: string[]): Promise<Outcome<PresenceCounts>> {
     return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tags) }));
   }
 
@@ -230,7 +239,7 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.countTags(tags);
   }
 
-  shardDeliveries(webhookId: string, limit: number): { results: Delivery[]; backlog: number } {
+  shardDeliveries(webhookId: string, limit: number): DeliveryList {
     return { results: this.outbox.deliveries(webhookId, limit), backlog: this.outbox.backlogOf(webhookId) };
   }
 
@@ -306,6 +315,7 @@ export class TenantHub extends DurableObject<Env> {
     }
     if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
     const client = this.sockets.accept(grant.id, grant.tags, grant.user);
+    if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
     await this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
     return new Response(null, { status: 101, webSocket: client });
   }

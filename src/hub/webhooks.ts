@@ -4,26 +4,9 @@ import { allShards } from '../core/shards';
 import { layoutOf, type TenantRecord } from '../core/tenant-record';
 import { newWebhookId, newWebhookSecret, webhookView, type WebhookRecord, type WebhookView } from '../core/webhook-record';
 import type { WebhookCreate, WebhookUpdate } from '../core/webhook-validation';
-import type { Delivery } from './outbox';
+import type { DeliveryList, SecretRotated, WebhookCreated } from '../../sdk/src/protocol';
 import type { ShardCalls } from './shard-calls';
 import type { TenantStore } from './tenant-store';
-
-export interface WebhookCreated extends WebhookView {
-  /** Shown once: verify deliveries with it. */
-  secret: string;
-}
-
-export interface SecretRotated {
-  secret: string;
-  previousSecretExpiresAt: string | null;
-}
-
-/** `GET /v1/webhooks/{id}/deliveries`: the latest attempts on every shard, newest first, and what still waits. */
-export interface DeliveryList {
-  results: Delivery[];
-  /** Events queued for this webhook on every shard, not yet delivered. */
-  backlog: number;
-}
 
 /** A request to manage webhooks, as one RPC: the tenant object answers it with the security token checked. */
 export type WebhookCommand =

@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { expect, vi } from 'vitest';
-import type { WebhookEvent, WebhookPayload } from '../../src/core/webhook-events';
-import { api, type TestTenant } from '../helpers';
+import type { WebhookEvent, WebhookPayload } from '../src/core/webhook-events';
+import { api, type TestTenant } from './helpers';
 
 /** One POST as the receiver saw it. */
 export interface ReceivedPost {
