@@ -14,15 +14,13 @@ import { AlarmSchedule } from './alarm';
 import { CloseCode, closeQuietly } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
 import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
-import { Outbox } from './outbox';
-import { presenceCounts, tagPresence, TagOccupancy, type TagChange, type TagPresence } from './presence';
+import { EventPipeline } from './event-pipeline';
+import { presenceCounts, tagPresence, type TagChange, type TagPresence } from './presence';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
-import { SocketEvents, TAG_REPORTS_TARGET } from './socket-events';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
-import { outboxHandlers } from './outbox-targets';
-import { Webhooks, type WebhookCommand } from './webhooks';
+import type { WebhookCommand } from './webhooks';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
@@ -50,10 +48,7 @@ export class TenantHub extends DurableObject<Env> {
   private readonly connectTokens: ConnectTokens;
   private readonly limiter = new RateLimiter();
   private readonly alarms: AlarmSchedule;
-  private readonly outbox: Outbox;
-  private readonly occupancy: TagOccupancy;
-  private readonly events: SocketEvents;
-  private readonly webhooks: Webhooks;
+  private readonly pipeline: EventPipeline;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -61,15 +56,12 @@ export class TenantHub extends DurableObject<Env> {
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.eventSettings()?.shard ?? 0);
-    this.store = new TenantStore(ctx.storage, this.shards, () => this.settingsChanged());
+    this.store = new TenantStore(ctx.storage, this.shards, () => this.pipeline.settingsChanged());
     this.alarms = new AlarmSchedule(ctx.storage);
-    this.outbox = new Outbox(ctx.storage, outboxHandlers(this.store, this.shards, this.config));
-    this.occupancy = new TagOccupancy(ctx.storage);
-    this.events = new SocketEvents(ctx, () => this.store.eventSettings(), this.outbox, this.occupancy, () => this.deliverSoon());
-    this.sockets = new Sockets(ctx, () => this.where(), this.events);
+    this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
+    this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
     this.connectTokens = new ConnectTokens(ctx.storage);
-    this.webhooks = new Webhooks(this.store, this.shards);
-    this.events.reconcile();
+    this.pipeline.reconcile();
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -207,7 +199,7 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
   manageWebhooks(bearer: string | null, command: WebhookCommand): Promise<Outcome<unknown>> {
-    return settle(async () => this.webhooks.run((await this.store.authorize(bearer, 'manage')).tenant, command));
+    return settle(async () => this.pipeline.manage((await this.store.authorize(bearer, 'manage')).tenant, command));
   }
 
   tagPresence(bearer: string | null, tag: string, limit: number, cursor: Cursor | null): Promise<Outcome<TagPresence>> {
@@ -240,17 +232,17 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   shardDeliveries(webhookId: string, limit: number): DeliveryList {
-    return { results: this.outbox.deliveries(webhookId, limit), backlog: this.outbox.backlogOf(webhookId) };
+    return this.pipeline.deliveries(webhookId, limit);
   }
 
   /** Shard 0: another shard's tags became occupied or vacant. */
   shardTagReports(shard: number, changes: (TagChange & { seq: number })[]): void {
-    this.events.applyTagReports(shard, changes);
+    this.pipeline.applyTagReports(shard, changes);
   }
 
   /** Shard 0: a shard gave up delivering to a webhook. */
   shardDisableWebhook(webhookId: string, reason: string): Promise<void> {
-    return this.webhooks.disable(webhookId, reason);
+    return this.pipeline.disable(webhookId, reason);
   }
 
   shardGet(id: string): SocketInfo | null {
@@ -279,11 +271,7 @@ export class TenantHub extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.connectTokens.ensureSchema();
     this.connectTokens.forget();
-    this.outbox.ensureSchema();
-    this.outbox.forget();
-    this.occupancy.ensureSchema();
-    this.events.ensureSchema();
-    this.events.forget();
+    this.pipeline.wiped();
     this.alarms.forget();
     this.store.forget();
   }
@@ -338,22 +326,12 @@ export class TenantHub extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    const outboxDueAt = this.outbox.nextDueAt();
+    const interval = this.config.keepaliveIntervalMs;
+    const outboxDueAt = this.pipeline.nextDueAt();
     // Sweep when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
-    const sweepDue = this.alarms.begin(now).sweepDue || outboxDueAt === null || outboxDueAt > now;
-    let nextSweep: number | null | 'not run' = 'not run';
-    if (sweepDue) {
-      const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
-      nextSweep = nextSweepAt(now, this.config.keepaliveIntervalMs, open, this.connectTokens.purgeExpired(now));
-    }
-    let outboxDue: number | null = null;
-    try {
-      outboxDue = await this.outbox.deliverDue(now);
-    } catch (err) {
-      console.error(`webhook delivery failed (${this.where()})`, err instanceof Error ? (err.stack ?? err.message) : String(err));
-      outboxDue = Date.now() + 5_000;
-    }
-    await this.alarms.end(nextSweep, outboxDue);
+    const sweep = this.alarms.begin(now).sweepDue || outboxDueAt === null || outboxDueAt > now;
+    const nextSweep = sweep ? nextSweepAt(now, interval, this.sockets.sweep(now, interval), this.connectTokens.purgeExpired(now)) : 'not run';
+    await this.alarms.end(nextSweep, await this.pipeline.deliverDue(now, this.where()));
   }
 
   // ---- internals ----
@@ -364,18 +342,9 @@ export class TenantHub extends DurableObject<Env> {
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
   }
 
-  /** Events were queued: run the alarm now to deliver them. */
-  private deliverSoon(): void {
-    this.alarms.wakeBy(Date.now()).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
-  }
-
-  /** The tenant's webhooks changed: stop delivering to deleted or disabled ones, and forget what nothing needs. */
-  private settingsChanged(): void {
-    const settings = this.store.eventSettings();
-    const keep = new Set((settings?.webhooks ?? []).filter((hook) => hook.disabled === null).map((hook) => hook.id));
-    if (settings !== null && settings.shard > 0) keep.add(TAG_REPORTS_TARGET);
-    this.outbox.retain(keep);
-    this.events.settingsChanged();
+  /** Events were queued: run the alarm by `at` to deliver them. */
+  private wakeBy(at: number): void {
+    this.alarms.wakeBy(at).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
   }
 }
 
