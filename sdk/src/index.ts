@@ -3,7 +3,9 @@ export type { MwsClientEvents, MwsClientOptions, MwsClientState, WebSocketConstr
 export { MwsBackend, MwsError, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_DELAY_MS } from './server.js';
 export type { FetchLike, MwsBackendOptions, RetryOptions } from './server.js';
 export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';
-export { ACCESS_CONTROL_MODES, KEEPALIVE_PING, KEEPALIVE_PONG, MAX_SOCKET_PAGE_SIZE } from './protocol.js';
+export { verifyWebhook, WebhookVerificationError, DEFAULT_WEBHOOK_TOLERANCE_SECONDS } from './webhooks.js';
+export type { HeadersLike, VerifiedWebhook, VerifyWebhookOptions } from './webhooks.js';
+export { ACCESS_CONTROL_MODES, CLIENT_MESSAGES_MODES, KEEPALIVE_PING, KEEPALIVE_PONG, MAX_PRESENCE_TAGS, MAX_SOCKET_PAGE_SIZE, WEBHOOK_EVENT_TYPES } from './protocol.js';
 export { backoffDelay, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export type * from './types.js';
