@@ -47,3 +47,14 @@ describe('the live console', () => {
     expect(res.body.error.reason).toBe('not_found');
   });
 });
+
+describe('the console script', () => {
+  it('asks presence for a tag and lists webhooks with their recent deliveries', async () => {
+    const script = await (await get('https://foo.example.com/console/console.js')).text();
+    expect(script).toContain("'/v1/tags/'");
+    expect(script).toContain("'/deliveries?limit=10'");
+    const page = await (await get('https://foo.example.com/console/')).text();
+    expect(page).toContain('id="presence-count"');
+    expect(page).toContain('id="webhook-list"');
+  });
+});

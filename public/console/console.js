@@ -121,5 +121,45 @@
     log('listed ' + body.results.length + ' connected socket(s)');
   }));
 
+  $('presence').addEventListener('click', guarded(async function () {
+    var tag = $('presence-tag').value.trim();
+    if (!tag) throw new Error('Enter a tag to count.');
+    var body = await api('GET', '/v1/tags/' + encodeURIComponent(tag) + '?limit=1');
+    $('presence-count').textContent = String(body.count);
+    log(body.count + ' socket(s) with tag ' + tag);
+  }));
+
+  function cell(tr, value) {
+    var td = document.createElement('td');
+    td.textContent = value === null || value === undefined ? '' : String(value);
+    tr.append(td);
+  }
+
+  $('webhooks').addEventListener('click', guarded(async function () {
+    var hooks = (await api('GET', '/v1/webhooks')).results;
+    var list = $('webhook-list');
+    list.textContent = '';
+    if (hooks.length === 0) list.textContent = 'No webhooks yet: create one with POST /v1/webhooks.';
+    for (var i = 0; i < hooks.length; i++) {
+      var hook = hooks[i];
+      var deliveries = await api('GET', '/v1/webhooks/' + encodeURIComponent(hook.id) + '/deliveries?limit=10');
+      var title = document.createElement('h3');
+      title.textContent = hook.id + ' -> ' + hook.url + (hook.enabled ? '' : ' (disabled: ' + hook.disabled.reason + ')');
+      var note = document.createElement('p');
+      note.textContent = 'Events: ' + hook.events.join(', ') + '. Waiting to be delivered: ' + deliveries.backlog + '.';
+      var table = document.createElement('table');
+      table.innerHTML = '<thead><tr><th>time</th><th>attempt</th><th>events</th><th>status</th><th>ms</th><th>error</th></tr></thead>';
+      var tbody = document.createElement('tbody');
+      deliveries.results.forEach(function (d) {
+        var tr = document.createElement('tr');
+        [d.attemptedAt, d.attempt, d.events, d.status, d.latencyMs, d.error].forEach(function (v) { cell(tr, v); });
+        tbody.append(tr);
+      });
+      table.append(tbody);
+      list.append(title, note, table);
+    }
+    log('listed ' + hooks.length + ' webhook(s)');
+  }));
+
   setStatus('disconnected');
 })();
