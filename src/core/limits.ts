@@ -117,7 +117,7 @@ export const WEBHOOK_BATCHES_PER_RUN = 20;
  * Waits before the 1st, 2nd, ... retry of a failed delivery (each +-20% jitter); the last repeats.
  * A receiver is retried for WEBHOOK_DISABLE_AFTER_MS before the webhook is disabled.
  */
-export const WEBHOOK_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000];
+export const WEBHOOK_RETRY_DELAYS_MS = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000];
 export const WEBHOOK_DISABLE_AFTER_MS = 24 * 3_600_000;
 /** Undelivered events one object keeps for one webhook; past it the webhook is disabled and its backlog dropped. */
 export const MAX_WEBHOOK_BACKLOG_EVENTS = 50_000;
