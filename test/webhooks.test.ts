@@ -93,6 +93,9 @@ describe('managing webhooks', () => {
       const res = await api(method, `${tenant.base}${path}`, { token: 'wrong', body });
       expect(res.status, `${method} ${path}`).toBe(401);
     }
+    const judgedAfterAuth = await api('POST', `${tenant.base}/v1/webhooks`, { token: 'wrong', body: { url: 'http://nope', events: [] } });
+    expect(judgedAfterAuth.status).toBe(401);
+    expect((await api('GET', `${tenant.base}/v1/presence?tags=`, { token: 'wrong' })).status).toBe(401);
   });
 });
 
