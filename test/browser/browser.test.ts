@@ -1,20 +1,22 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, startWranglerDev, type Server } from '../support/launcher';
 import { launchChromium, type Chromium } from './support/chromium';
 import { startStaticServer, type StaticServer } from './support/static-server';
-import { freePort, ROOT, startWranglerDev, type WranglerDev } from './support/wrangler';
 
 // One wrangler dev, one static origin and one Chromium for the whole file: the machine may have few cores.
 const ADMIN_TOKEN = 'browser-test-admin-token';
 const TENANT = 'acme';
+/** Found by support/setup.ts; null when this machine has no Chromium (the tests are then skipped). */
+const chromiumPath = inject('chromiumPath');
 
 let port: number;
 let persistTo: string;
-let wrangler: WranglerDev;
-let pages: StaticServer;
-let browser: Chromium;
+let wrangler: Server | undefined;
+let pages: StaticServer | undefined;
+let browser: Chromium | undefined;
 let securityToken: string;
 
 /** The tenant API as seen from Node (Node cannot resolve *.localhost, so it uses the gateway prefix). */
@@ -34,45 +36,46 @@ async function tenantApi(method: string, path: string, body?: unknown): Promise<
   return json;
 }
 
-beforeAll(async () => {
-  port = await freePort();
-  persistTo = await mkdtemp(join(tmpdir(), 'mws-browser-state-'));
-  [wrangler, pages, browser] = await Promise.all([
-    startWranglerDev({ port, persistTo, adminToken: ADMIN_TOKEN }),
-    startStaticServer({
-      '/jquery.js': join(ROOT, 'node_modules/jquery/dist/jquery.min.js'),
-      '/jquery-push.html': join(ROOT, 'test/browser/pages/jquery-push.html'),
-      '/receiver.html': join(ROOT, 'test/browser/pages/receiver.html'),
-      '/sdk-client.html': join(ROOT, 'test/browser/pages/sdk-client.html'),
-      '/sdk/': join(ROOT, 'sdk/dist'),
-    }),
-    launchChromium(),
-  ]);
-  const res = await fetch(`${wrangler.origin}/admin/tenants`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: TENANT }),
-  });
-  expect(res.status).toBe(201);
-  securityToken = ((await res.json()) as { securityToken: string }).securityToken;
-}, 120_000);
+describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
+  beforeAll(async () => {
+    persistTo = await mkdtemp(join(tmpdir(), 'mws-browser-state-'));
+    // Each is recorded as soon as it is up, so that afterAll stops it even when another one failed to start.
+    const started = await Promise.allSettled([
+      startWranglerDev({ persistTo, vars: { ADMIN_TOKEN } }).then((server) => (wrangler = server)),
+      startStaticServer({
+        '/jquery.js': join(ROOT, 'node_modules/jquery/dist/jquery.min.js'),
+        '/jquery-push.html': join(ROOT, 'test/browser/pages/jquery-push.html'),
+        '/receiver.html': join(ROOT, 'test/browser/pages/receiver.html'),
+        '/sdk-client.html': join(ROOT, 'test/browser/pages/sdk-client.html'),
+        '/sdk/': join(ROOT, 'sdk/dist'),
+      }).then((server) => (pages = server)),
+      launchChromium(chromiumPath!).then((launched) => (browser = launched)),
+    ]);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    port = wrangler!.port;
+    const res = await fetch(`${wrangler!.origin}/admin/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: TENANT }),
+    });
+    expect(res.status).toBe(201);
+    securityToken = ((await res.json()) as { securityToken: string }).securityToken;
+  }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-  await wrangler?.stop();
-  if (persistTo) await rm(persistTo, { recursive: true, force: true });
-}, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled([browser?.close(), pages?.close(), wrangler?.stop()]);
+    if (persistTo) await rm(persistTo, { recursive: true, force: true });
+  }, 60_000);
 
-describe('in a real Chromium', () => {
   it('delivers a message pushed cross-origin with the documented jQuery snippet to a socket open in another page', async () => {
     const socket = await tenantApi('POST', '/v1/sockets', { tags: ['jquery'] });
-    const receiver = await browser.context.newPage();
-    await receiver.goto(`${pages.origin}/receiver.html?uri=${encodeURIComponent(socket.uri)}`);
+    const receiver = await browser!.context.newPage();
+    await receiver.goto(`${pages!.origin}/receiver.html?uri=${encodeURIComponent(socket.uri)}`);
     await receiver.locator('#state', { hasText: 'open' }).waitFor();
 
-    const sender = await browser.context.newPage();
-    await sender.goto(`${pages.origin}/jquery-push.html?endpoint=${encodeURIComponent(tenantHost())}&token=${encodeURIComponent(securityToken)}`);
+    const sender = await browser!.context.newPage();
+    await sender.goto(`${pages!.origin}/jquery-push.html?endpoint=${encodeURIComponent(tenantHost())}&token=${encodeURIComponent(securityToken)}`);
     // The page's origin (127.0.0.1:other port) differs from the API's: Chromium preflights the JSON POST with
     // Authorization, and only lets jQuery read the 201 answer if CORS allowed it.
     const answer = await sender.evaluate(
@@ -93,7 +96,7 @@ describe('in a real Chromium', () => {
   });
 
   it('lets a user paste a token in the console, create and connect a socket, push to its tag and see the message arrive', async () => {
-    const page = await browser.context.newPage();
+    const page = await browser!.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${tenantHost()}/console`);
@@ -127,8 +130,8 @@ describe('in a real Chromium', () => {
   });
 
   it('keeps an SDK client receiving after the wrangler dev server restarts, by reconnecting with a fresh uri from getUri', async () => {
-    const page = await browser.context.newPage();
-    await page.goto(`${pages.origin}/sdk-client.html`);
+    const page = await browser!.context.newPage();
+    await page.goto(`${pages!.origin}/sdk-client.html`);
     await page.waitForFunction(() => (window as any).sdkLoaded === true);
     await page.evaluate(([base, token]) => (window as any).startClient(base, token), [gateway(), securityToken] as const);
     await page.waitForFunction(() => (window as any).mws.opens === 1);
@@ -136,9 +139,9 @@ describe('in a real Chromium', () => {
     await tenantApi('POST', '/v1/messages', { data: 'before restart', receivers: { sockets: ['*'], tags: null } });
     await page.waitForFunction(() => (window as any).mws.received.includes('before restart'));
 
-    await wrangler.stop();
+    await wrangler!.stop();
     await page.waitForFunction(() => (window as any).mws.closes.length >= 1, undefined, { timeout: 15_000 });
-    wrangler = await startWranglerDev({ port, persistTo, adminToken: ADMIN_TOKEN });
+    wrangler = await startWranglerDev({ port, persistTo, vars: { ADMIN_TOKEN } });
 
     // The tenant (and its security token) survived the restart in --persist-to; the client reconnects on its own.
     await page.waitForFunction(() => (window as any).mws.opens === 2, undefined, { timeout: 30_000 });

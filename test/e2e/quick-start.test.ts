@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startWranglerDev, type DevServer } from './wrangler-dev';
+import { startWranglerDev, type Server } from '../support/launcher';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token';
@@ -44,12 +44,12 @@ async function curl(args: string[]): Promise<{ status: number; body: any }> {
 }
 
 describe('the README quick start against a real `wrangler dev`', () => {
-  let dev: DevServer;
+  let dev: Server;
   let tenantToken: string;
   const tenant = `e2e${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    dev = await startWranglerDev({ ADMIN_TOKEN });
+    dev = await startWranglerDev({ vars: { ADMIN_TOKEN } });
   });
   afterAll(async () => {
     await dev?.stop();
