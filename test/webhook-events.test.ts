@@ -65,7 +65,8 @@ describe('socket events', () => {
     const flooder = await connectSocket(tenant, { id: 'flooder' });
     for (let i = 0; i < 21; i++) flooder.ws.send(`hello ${i}`);
     await flooder.closed();
-    await sleep(2300);
+    // vitest.config.ts sets a 0.3 s keepalive interval: silent for two intervals after a ping is stale.
+    await sleep(900);
     await runDurableObjectAlarm(hubStub(tenant.name));
     const events = await receiver.waitFor((e) => e.filter((x) => x.type === 'socket.disconnected').length === 4);
     const closed = (id: string) => about(events, 'socket.disconnected', id).map((e) => e.data as { code: number; closedBy: string });

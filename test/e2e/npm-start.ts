@@ -11,12 +11,12 @@ export interface NpmStart {
 }
 
 /**
- * Starts `npm start -- --port 0 --ephemeral` (or with `storage` instead of `--ephemeral`, e.g. `--persist-to DIR`)
- * in its own process group, resolves once it prints `MWS listening on <url>`, and stops the whole group (npm, node,
- * workerd) on `stop()`. Minimal on purpose: the shared launcher (test/support/launcher.ts) replaces it.
+ * Starts `npm start -- --port 0 --ephemeral` in its own process group, resolves once it prints
+ * `MWS listening on <url>`, and stops the whole group (npm, node, workerd) on `stop()`.
+ * Minimal on purpose: the shared launcher (test/support/launcher.ts) replaces it.
  */
-export function startNpmStart(env: Record<string, string>, timeoutMs = 120_000, storage: string[] = ['--ephemeral']): Promise<NpmStart> {
-  const child = spawn('npm', ['start', '--', '--port', '0', ...storage], {
+export function startNpmStart(env: Record<string, string>, timeoutMs = 120_000): Promise<NpmStart> {
+  const child = spawn('npm', ['start', '--', '--port', '0', '--ephemeral'], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

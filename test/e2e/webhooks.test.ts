@@ -7,7 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { WebhookPayload } from '../../sdk/src/protocol';
-import { startNpmStart, type NpmStart } from './npm-start';
+import { startServe, type Server as MwsServer } from '../support/launcher';
 
 const ADMIN_TOKEN = 'e2e-webhooks-admin';
 const SOCKETS = 200;
@@ -73,8 +73,8 @@ async function closeSocket(ws: WebSocket): Promise<void> {
 describe('webhooks against npm start', () => {
   const receiver = new Receiver();
   const storage = mkdtempSync(path.join(os.tmpdir(), 'mws-webhooks-'));
-  let mws: NpmStart | null = null;
-  const env = { ADMIN_TOKEN, ALLOW_HTTP_WEBHOOKS: 'true' };
+  let mws: MwsServer | null = null;
+  const serve = (args: string[]) => startServe({ adminToken: ADMIN_TOKEN, via: 'npm', args: ['--persist-to', storage, ...args], env: { ALLOW_HTTP_WEBHOOKS: 'true' }, timeoutMs: 120_000 });
 
   afterAll(async () => {
     await mws?.stop();
@@ -86,7 +86,7 @@ describe('webhooks against npm start', () => {
     'delivers every event at least once through a 30 s receiver outage and a restart of the service, signed, in order per socket',
     async () => {
       await receiver.start();
-      mws = await startNpmStart(env, 120_000, ['--persist-to', storage]);
+      mws = await serve([]);
       const tenant = await call(mws.origin, 'POST', '/admin/tenants', ADMIN_TOKEN, { name: 'hooks' });
       const token: string = tenant.securityToken;
       const hook = await call(mws.origin, 'POST', '/v1/gateways/hooks/v1/webhooks', token, {
@@ -106,7 +106,7 @@ describe('webhooks against npm start', () => {
       await sleep(500);
       // The service restarts with 20 sockets open: the restart drops them, and must report them.
       await mws.stop();
-      mws = await startNpmStart(env, 120_000, ['--persist-to', storage, '--no-build']);
+      mws = await serve(['--no-build']);
       for (const id of ids.slice(SOCKETS / 2)) await closeSocket(await openSocket(mws.origin, token, id));
       await sleep(Math.max(0, outageStarted + OUTAGE_MS - Date.now()));
       await receiver.start();
