@@ -82,12 +82,10 @@ export class EventPipeline {
     this.events.reconcile();
   }
 
-  /** After the object's storage was erased. */
-  wiped(): void {
-    this.outbox.ensureSchema();
+  /** The object's storage is being erased: forget what memory holds; tables come back only with a tenant. */
+  forget(): void {
     this.outbox.forget();
-    this.occupancy.ensureSchema();
-    this.events.ensureSchema();
+    this.occupancy.forget();
     this.events.forget();
   }
 }

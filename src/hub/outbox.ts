@@ -36,15 +36,18 @@ export class Outbox {
   private readonly backlog = new Map<string, number>();
   /** Targets being drained now, so an alarm run started by a test beside the scheduled one never sends twice. */
   private readonly draining = new Set<string>();
+  private tablesReady = false;
+  /** Counts erasures, so a delivery that started before one does not write after it. */
+  private generation = 0;
 
   constructor(
     private readonly storage: DurableObjectStorage,
     private readonly handlers: OutboxHandlers,
-  ) {
-    this.ensureSchema();
-  }
+  ) {}
 
-  ensureSchema(): void {
+  /** The tables, created on first use (only an object with a tenant gets there: one without stores nothing). */
+  private sql(): SqlStorage {
+    if (this.tablesReady) return this.storage.sql;
     const sql = this.storage.sql;
     sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, event TEXT NOT NULL, message TEXT)`);
@@ -55,6 +58,8 @@ export class Outbox {
       seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, message TEXT NOT NULL, attempted_at INTEGER NOT NULL,
       attempt INTEGER NOT NULL, events INTEGER NOT NULL, status INTEGER, latency_ms INTEGER NOT NULL, error TEXT, response TEXT)`);
     sql.exec('CREATE INDEX IF NOT EXISTS outbox_deliveries_by_target ON outbox_deliveries (target, seq)');
+    this.tablesReady = true;
+    return sql;
   }
 
   /**
@@ -69,7 +74,7 @@ export class Outbox {
       this.handlers.giveUp(target, `more than ${MAX_WEBHOOK_BACKLOG_EVENTS} undelivered events on one shard; they were dropped`);
       return;
     }
-    const sql = this.storage.sql;
+    const sql = this.sql();
     for (const json of eventsJson) sql.exec('INSERT INTO outbox (target, event) VALUES (?, ?)', target, json);
     sql.exec('INSERT OR IGNORE INTO outbox_targets (target, next_attempt_at, attempts) VALUES (?, 0, 0)', target);
     this.backlog.set(target, backlog);
@@ -77,26 +82,26 @@ export class Outbox {
 
   /** When the next delivery is due, or null when nothing waits. */
   nextDueAt(): number | null {
-    return this.storage.sql.exec<{ at: number | null }>('SELECT MIN(next_attempt_at) AS at FROM outbox_targets').one().at;
+    return this.sql().exec<{ at: number | null }>('SELECT MIN(next_attempt_at) AS at FROM outbox_targets').one().at;
   }
 
   /** Delivers what is due at `now`, every target in parallel; returns when the next delivery is due. */
   async deliverDue(now: number): Promise<number | null> {
-    const due = this.storage.sql.exec<{ target: string }>('SELECT target FROM outbox_targets WHERE next_attempt_at <= ?', now).toArray();
+    const due = this.sql().exec<{ target: string }>('SELECT target FROM outbox_targets WHERE next_attempt_at <= ?', now).toArray();
     await Promise.all(due.map(({ target }) => this.drain(target)));
     return this.nextDueAt();
   }
 
   /** Drops everything queued for targets not in `keep` (deleted or disabled webhooks). */
   retain(keep: ReadonlySet<string>): void {
-    const targets = this.storage.sql.exec<{ target: string }>('SELECT target FROM outbox_targets').toArray();
+    const targets = this.sql().exec<{ target: string }>('SELECT target FROM outbox_targets').toArray();
     for (const { target } of targets) if (!keep.has(target)) this.drop(target);
-    this.storage.sql.exec('DELETE FROM outbox_deliveries WHERE target NOT IN (SELECT value FROM json_each(?))', JSON.stringify([...keep]));
+    this.sql().exec('DELETE FROM outbox_deliveries WHERE target NOT IN (SELECT value FROM json_each(?))', JSON.stringify([...keep]));
   }
 
   /** The latest attempts for a target, newest first. */
   deliveries(target: string, limit: number): Delivery[] {
-    return this.storage.sql
+    return this.sql()
       .exec<{ message: string; attempted_at: number; attempt: number; events: number; status: number | null; latency_ms: number; error: string | null; response: string | null }>(
         'SELECT * FROM outbox_deliveries WHERE target = ? ORDER BY seq DESC LIMIT ?',
         target,
@@ -118,27 +123,30 @@ export class Outbox {
   backlogOf(target: string): number {
     let count = this.backlog.get(target);
     if (count === undefined) {
-      count = this.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE target = ?', target).one().n;
+      count = this.sql().exec<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE target = ?', target).one().n;
       this.backlog.set(target, count);
     }
     return count;
   }
 
-  /** Drops what memory holds, after the object's storage was erased. */
+  /** The object's storage is being erased: forget what memory holds, and stop deliveries under way. */
   forget(): void {
     this.backlog.clear();
+    this.tablesReady = false;
+    this.generation++;
   }
 
   /** Sends batch after batch to one target until it is empty, fails, or had its share of this run. */
   private async drain(target: string): Promise<void> {
     if (this.draining.has(target)) return;
     this.draining.add(target);
+    const generation = this.generation;
     try {
       for (let i = 0; i < WEBHOOK_BATCHES_PER_RUN; i++) {
         const batch = this.headBatch(target);
         if (batch === null) return;
         const attempt = await this.handlers.send(batch);
-        if (!this.settle(batch, attempt)) return;
+        if (generation !== this.generation || !this.settle(batch, attempt)) return;
       }
     } finally {
       this.draining.delete(target);
@@ -147,7 +155,7 @@ export class Outbox {
 
   /** The batch at the head of a target's queue: the one already sent, if any, else a new one of what waits. */
   private headBatch(target: string): Batch | null {
-    const sql = this.storage.sql;
+    const sql = this.sql();
     const state = sql.exec<{ attempts: number }>('SELECT attempts FROM outbox_targets WHERE target = ?', target).toArray()[0];
     const rows = sql
       .exec<{ seq: number; event: string; message: string | null }>('SELECT seq, event, message FROM outbox WHERE target = ? ORDER BY seq LIMIT ?', target, MAX_WEBHOOK_BATCH_EVENTS)
@@ -170,7 +178,7 @@ export class Outbox {
 
   /** Records an attempt; on success removes the batch, on failure schedules the retry. Returns whether it succeeded. */
   private settle(batch: Batch, attempt: Attempt): boolean {
-    const sql = this.storage.sql;
+    const sql = this.sql();
     const now = Date.now();
     if (this.handlers.recorded(batch.target)) this.record(batch, attempt, now);
     const state = sql.exec<{ failing_since: number | null }>('SELECT failing_since FROM outbox_targets WHERE target = ?', batch.target).toArray()[0];
@@ -200,7 +208,7 @@ export class Outbox {
   }
 
   private record(batch: Batch, attempt: Attempt, now: number): void {
-    const sql = this.storage.sql;
+    const sql = this.sql();
     sql.exec(
       'INSERT INTO outbox_deliveries (target, message, attempted_at, attempt, events, status, latency_ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       batch.target,
@@ -222,8 +230,8 @@ export class Outbox {
   }
 
   private drop(target: string): void {
-    this.storage.sql.exec('DELETE FROM outbox WHERE target = ?', target);
-    this.storage.sql.exec('DELETE FROM outbox_targets WHERE target = ?', target);
+    this.sql().exec('DELETE FROM outbox WHERE target = ?', target);
+    this.sql().exec('DELETE FROM outbox_targets WHERE target = ?', target);
     this.backlog.set(target, 0);
   }
 }

@@ -74,18 +74,27 @@ export class LocalTagCounts {
  * order through their outbox; `seq` makes a repeated report harmless.
  */
 export class TagOccupancy {
-  constructor(private readonly storage: DurableObjectStorage) {
-    this.ensureSchema();
+  private tablesReady = false;
+
+  constructor(private readonly storage: DurableObjectStorage) {}
+
+  /** The object's storage is being erased. */
+  forget(): void {
+    this.tablesReady = false;
   }
 
-  ensureSchema(): void {
-    this.storage.sql.exec('CREATE TABLE IF NOT EXISTS tag_shards (tag TEXT NOT NULL, shard INTEGER NOT NULL, PRIMARY KEY (tag, shard))');
-    this.storage.sql.exec('CREATE TABLE IF NOT EXISTS tag_reports (shard INTEGER PRIMARY KEY, seq INTEGER NOT NULL)');
+  private sql(): SqlStorage {
+    if (!this.tablesReady) {
+      this.storage.sql.exec('CREATE TABLE IF NOT EXISTS tag_shards (tag TEXT NOT NULL, shard INTEGER NOT NULL, PRIMARY KEY (tag, shard))');
+      this.storage.sql.exec('CREATE TABLE IF NOT EXISTS tag_reports (shard INTEGER PRIMARY KEY, seq INTEGER NOT NULL)');
+      this.tablesReady = true;
+    }
+    return this.storage.sql;
   }
 
   /** Applies one shard's changes (seq > 0 for reports from another shard); returns the tenant-wide changes. */
   apply(shard: number, changes: readonly (TagChange & { seq: number })[]): TagChange[] {
-    const sql = this.storage.sql;
+    const sql = this.sql();
     const seen = sql.exec<{ seq: number }>('SELECT seq FROM tag_reports WHERE shard = ?', shard).toArray()[0]?.seq ?? 0;
     const out: TagChange[] = [];
     let last = seen;
@@ -105,6 +114,6 @@ export class TagOccupancy {
 
   /** Forgets every tag (no webhook listens to tag events any more). */
   clear(): void {
-    this.storage.sql.exec('DELETE FROM tag_shards');
+    this.sql().exec('DELETE FROM tag_shards');
   }
 }

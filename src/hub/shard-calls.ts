@@ -1,7 +1,7 @@
 import { shardObjectName } from '../core/shards';
 import type { TenantHub } from './tenant-hub';
 
-/** The shard methods, as shard 0 calls them on itself or on another shard's stub. */
+/** The shard methods, as one shard calls them on itself or on another shard's stub. */
 export type ShardApi = Pick<
   TenantHub,
   | 'shardDeliver'
@@ -9,8 +9,11 @@ export type ShardApi = Pick<
   | 'shardList'
   | 'shardGet'
   | 'shardClose'
+  | 'shardReplace'
+  | 'shardSpendJti'
   | 'shardCount'
   | 'shardCountTags'
+  | 'shardCountsInUse'
   | 'shardAdopt'
   | 'shardWipe'
   | 'shardDeliveries'
@@ -18,12 +21,12 @@ export type ShardApi = Pick<
   | 'shardDisableWebhook'
 >;
 
-/** Calls shard methods of one tenant: on this object directly when it is that shard, through a stub otherwise. */
+/** Calls shard methods of one tenant: on this object directly for its own shard, through a stub for the others. */
 export class ShardCalls {
   constructor(
     private readonly self: ShardApi,
     private readonly namespace: DurableObjectNamespace<TenantHub>,
-    /** Which shard this object is (shard 0 calls the others; shard k calls shard 0 with tag reports). */
+    /** The shard this object is (0 until it knows better: shard 0 is the tenant's own object). */
     private readonly selfShard: () => number,
   ) {}
 

@@ -32,6 +32,7 @@ const RESTART_CLOSE_CODE = 1006;
 export class SocketEvents implements SocketListener {
   private pending: Pending[] = [];
   private readonly tagCounts: LocalTagCounts;
+  private tablesReady = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -42,11 +43,15 @@ export class SocketEvents implements SocketListener {
     private readonly queued: () => void,
   ) {
     this.tagCounts = new LocalTagCounts(ctx);
-    this.ensureSchema();
   }
 
-  ensureSchema(): void {
-    this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS live_sockets (id TEXT PRIMARY KEY, tags TEXT NOT NULL, user TEXT, connected_at INTEGER NOT NULL)');
+  /** The live-sockets table, created on first use (only an object with a tenant gets there). */
+  private sql(): SqlStorage {
+    if (!this.tablesReady) {
+      this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS live_sockets (id TEXT PRIMARY KEY, tags TEXT NOT NULL, user TEXT, connected_at INTEGER NOT NULL)');
+      this.tablesReady = true;
+    }
+    return this.ctx.storage.sql;
   }
 
   get listening(): boolean {
@@ -80,7 +85,8 @@ export class SocketEvents implements SocketListener {
    * the newest row first, since a restart drops every socket of the object at once.
    */
   reconcile(): void {
-    const sql = this.ctx.storage.sql;
+    if (this.settings() === null) return;
+    const sql = this.sql();
     const newest = sql.exec<{ id: string }>('SELECT id FROM live_sockets ORDER BY rowid DESC LIMIT 1').toArray()[0];
     if (newest === undefined || this.ctx.getWebSockets(socketIdTag(newest.id)).length > 0) return;
     const rows = sql.exec<{ id: string; tags: string; user: string | null; connected_at: number }>('SELECT * FROM live_sockets').toArray();
@@ -104,16 +110,18 @@ export class SocketEvents implements SocketListener {
   /** After the webhooks changed: forget what no webhook needs any more. */
   settingsChanged(): void {
     const subs = this.subscriptions();
-    if (!tracksLive(subs)) this.ctx.storage.sql.exec('DELETE FROM live_sockets');
+    if (!tracksLive(subs)) this.sql().exec('DELETE FROM live_sockets');
     if (!tracksTags(subs)) {
       this.tagCounts.forget();
       this.occupancy.clear();
     }
   }
 
+  /** The object's storage is being erased. */
   forget(): void {
     this.pending = [];
     this.tagCounts.forget();
+    this.tablesReady = false;
   }
 
   private subscriptions(): Subscriptions {
@@ -176,7 +184,7 @@ export class SocketEvents implements SocketListener {
   }
 
   private writeLive(socket: SocketSnapshot, present: boolean): void {
-    const sql = this.ctx.storage.sql;
+    const sql = this.sql();
     if (present) {
       sql.exec(
         'INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at) VALUES (?, ?, ?, ?)',

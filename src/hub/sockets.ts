@@ -95,10 +95,10 @@ export class Sockets {
     return ws === undefined ? null : this.info(ws);
   }
 
-  /** Closes the open sockets with this id for the backend (4001); returns how many. */
-  remove(id: string): number {
+  /** Closes the open sockets with this id, reporting who closed them; returns how many. */
+  close(id: string, code: number, reason: string, closedBy: ClosedBy): number {
     const sockets = this.open(socketIdTag(id));
-    for (const ws of sockets) this.closeBy(ws, CloseCode.REMOVED, 'removed by the backend', 'backend');
+    for (const ws of sockets) this.closeBy(ws, code, reason, closedBy);
     return sockets.length;
   }
 
@@ -114,6 +114,11 @@ export class Sockets {
   /** Open sockets with each tag, from the runtime's tag index. */
   countTags(tags: readonly string[]): number[] {
     return tags.map((tag) => this.open(userTag(tag)).length);
+  }
+
+  /** The ids of the open sockets. */
+  openIds(): string[] {
+    return this.open().map((ws) => this.info(ws).id);
   }
 
   /**

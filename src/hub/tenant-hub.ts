@@ -2,24 +2,25 @@ import { DurableObject } from 'cloudflare:workers';
 import type { DeliveryList, PresenceCounts } from '../../sdk/src/protocol';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
-import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
+import { ApiError, settle, type Outcome } from '../core/errors';
 import { userOf } from '../core/jwt';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
-import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
+import { countsInUse, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
 import { AlarmSchedule } from './alarm';
-import { CloseCode, closeQuietly } from './close-codes';
+import { CloseCode } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
-import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
 import { EventPipeline } from './event-pipeline';
+import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
 import { presenceCounts, tagPresence, type TagChange, type TagPresence } from './presence';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { upgrade, type UpgradeParts } from './upgrade';
 import type { WebhookCommand } from './webhooks';
 
 export type { Action } from '../core/access';
@@ -38,7 +39,7 @@ export interface Reservation {
  * hibernatable WebSockets and the webhook outbox. Shard 0 answers every REST call and fans out to the other shards;
  * a one-shard tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never
  * throw. Each method only delegates: the record to TenantStore, sockets to Sockets, shards to fan-out, tokens to
- * ConnectTokens, webhook events to SocketEvents and the Outbox, webhook management to Webhooks.
+ * ConnectTokens, webhooks (events, outbox, management) to EventPipeline.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -49,19 +50,22 @@ export class TenantHub extends DurableObject<Env> {
   private readonly limiter = new RateLimiter();
   private readonly alarms: AlarmSchedule;
   private readonly pipeline: EventPipeline;
+  private readonly upgradeParts: UpgradeParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.eventSettings()?.shard ?? 0);
-    this.store = new TenantStore(ctx.storage, this.shards, () => this.pipeline.settingsChanged());
-    this.alarms = new AlarmSchedule(ctx.storage);
+    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
+    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs, () => this.pipeline.settingsChanged());
+    this.alarms = new AlarmSchedule(ctx.storage, () => this.store.placement() !== null);
     this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
     this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
     this.connectTokens = new ConnectTokens(ctx.storage);
     this.pipeline.reconcile();
+    const { store, sockets, connectTokens, limiter, shards } = this;
+    this.upgradeParts = { store, sockets, connectTokens, limiter, shards, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -71,16 +75,19 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
-    return settle(async () => {
-      const result = await this.store.setLimits(limits);
-      this.limiter.reset();
-      return result;
-    });
+    return settle(() => this.store.setLimits(limits));
   }
 
-  /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
+  /**
+   * Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are, and the
+   * earlier count is remembered until none of them is left.
+   */
   setShards(shards: number): Promise<Outcome<ShardLayout>> {
-    return settle(() => this.store.setShards(shards));
+    return settle(async () => {
+      const layout = await this.store.setShards(shards);
+      if (layout.previous.length > 0) await this.ensureAlarm();
+      return layout;
+    });
   }
 
   describeTenant(): Promise<Outcome<TenantInfo>> {
@@ -94,6 +101,7 @@ export class TenantHub extends DurableObject<Env> {
         sockets: await countSockets(this.shards, tenant),
         limits: limitsOf(tenant),
         shards: layoutOf(tenant).shards,
+        previousShards: layoutOf(tenant).previous,
       };
     });
   }
@@ -106,14 +114,9 @@ export class TenantHub extends DurableObject<Env> {
     return settle(() => this.store.revokePreviousSecurityTokens());
   }
 
-  /** Closes every socket on every shard and erases the tenant. */
+  /** Closes every socket on every shard the tenant ever had and erases all it stored. */
   deleteTenant(): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => {
-      const tenant = this.store.requireTenant();
-      await this.shards.each(tenant.name, allShards(layoutOf(tenant)).filter((k) => k !== 0), (hub) => hub.shardWipe());
-      await this.shardWipe();
-      return {};
-    });
+    return settle(() => this.store.erase(() => this.shardWipe()));
   }
 
   /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
@@ -135,7 +138,7 @@ export class TenantHub extends DurableObject<Env> {
   pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
-      this.limiter.spend('push', limitsOf(tenant).pushesPerSecond);
+      this.limiter.spend('push', limitsOf(tenant));
       const layout = layoutOf(tenant);
       const id = crypto.randomUUID();
       if (layout.shards === 1 && layout.previous.length === 0) return { id, sent: this.shardDeliver(push.receivers, push.data) };
@@ -153,7 +156,9 @@ export class TenantHub extends DurableObject<Env> {
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, { id, tags, user }, expiresAt));
+      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, { id, tags, user }, expiresAt)))) {
+        throw new ApiError(404, 'tenant_not_found', 'No such tenant.');
+      }
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -182,11 +187,11 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => this.store.setConfiguration((await this.store.authorize(bearer, 'manage')).tenant, update));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
   }
 
   createSigningKey(bearer: string | null) {
-    return settle(async () => this.store.createSigningKey((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.createSigningKey()));
   }
 
   listSigningKeys(bearer: string | null) {
@@ -194,7 +199,7 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => this.store.deleteSigningKey((await this.store.authorize(bearer, 'manage')).tenant, kid));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
   }
 
   /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
@@ -217,9 +222,11 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.deliver(receivers, data);
   }
 
-  async shardReserve(secret: string, grant: Grant, expiresAt: number): Promise<void> {
-    await this.connectTokens.reserve(secret, grant, expiresAt);
-    await this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
+  /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
+  async shardReserve(secret: string, grant: Grant, expiresAt: number): Promise<boolean> {
+    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, grant, expiresAt))) return false;
+    await this.ensureAlarm();
+    return true;
   }
 
   /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
@@ -251,61 +258,58 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Closes the sockets with this id (4001); returns how many. */
   shardClose(id: string): number {
-    return this.sockets.remove(id);
+    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend', 'backend');
+  }
+
+  /** Closes this shard's sockets with this id (4003): a newer connection with the id was accepted on another shard. */
+  shardReplace(id: string): number {
+    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id', 'replaced');
+  }
+
+  /** Records a connect token's `jti` here; false when it was recorded before. A shard without a tenant never had it. */
+  async shardSpendJti(jti: string, until: number): Promise<boolean> {
+    if (this.store.placement() === null) return true;
+    const fresh = this.connectTokens.spendJti(jti, until);
+    await this.ensureAlarm();
+    return fresh;
   }
 
   shardCount(): number {
     return this.sockets.openCount();
   }
 
+  /** The earlier shard counts of `layout` that placed sockets still connected here. */
+  shardCountsInUse(layout: ShardLayout): number[] {
+    const shard = this.store.placement()?.shard;
+    return shard === undefined ? [] : countsInUse(this.sockets.openIds(), shard, layout);
+  }
+
   /** Stores what shard k needs to know about its tenant. */
   shardAdopt(record: ShardRecord): void {
     this.store.adopt(record);
-    this.limiter.reset();
   }
 
-  /** Closes every socket (4000) and erases everything this object stores. */
+  /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
-    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.connectTokens.ensureSchema();
-    this.connectTokens.forget();
-    this.pipeline.wiped();
-    this.alarms.forget();
     this.store.forget();
+    this.connectTokens.forget();
+    this.pipeline.forget();
+    this.limiter.reset();
+    this.alarms.forget();
+    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
+    try {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+    } catch (err) {
+      this.store.reload();
+      throw err;
+    }
   }
 
   // ---- WebSockets ----
 
-  /**
-   * WebSocket upgrades with `?token=`: an opaque token from a reservation, or a JWT a backend minted.
-   * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
-   */
-  override async fetch(request: Request): Promise<Response> {
-    const placement = this.store.placement();
-    if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-    try {
-      this.limiter.spend('connect', placement.limits.connectsPerSecond);
-      if (this.sockets.heldCount() >= placement.limits.maxSockets) {
-        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
-      }
-    } catch (err) {
-      return errorResponse(err, `upgrade (${this.where()})`);
-    }
-    const token = new URL(request.url).searchParams.get('token');
-    if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
-    let grant: Grant | null;
-    try {
-      grant = await this.connectTokens.redeemAny(token, placement);
-    } catch (err) {
-      return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
-    }
-    if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    const client = this.sockets.accept(grant.id, grant.tags, grant.user);
-    if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
-    await this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
-    return new Response(null, { status: 101, webSocket: client });
+  override fetch(request: Request): Promise<Response> {
+    return upgrade(this.upgradeParts, request);
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -321,17 +325,25 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   /**
-   * The object's one alarm, at the earliest of two due times: the keepalive sweep (closes stale sockets, forgets
-   * expired tokens, stops when nothing is left to watch) and the webhook outbox (delivers what is due).
+   * The object's one alarm, at the earliest of its due times: housekeeping (the keepalive sweep closes stale sockets
+   * and forgets expired tokens; shard 0 forgets earlier shard counts no socket uses) and the webhook outbox.
    */
   override async alarm(): Promise<void> {
+    if (this.store.placement() === null) return;
     const now = Date.now();
-    const interval = this.config.keepaliveIntervalMs;
     const outboxDueAt = this.pipeline.nextDueAt();
-    // Sweep when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
-    const sweep = this.alarms.begin(now).sweepDue || outboxDueAt === null || outboxDueAt > now;
-    const nextSweep = sweep ? nextSweepAt(now, interval, this.sockets.sweep(now, interval), this.connectTokens.purgeExpired(now)) : 'not run';
-    await this.alarms.end(nextSweep, await this.pipeline.deliverDue(now, this.where()));
+    // Housekeeping when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
+    const housekeeping = this.alarms.begin(now).housekeepingDue || outboxDueAt === null || outboxDueAt > now;
+    let nextHousekeeping: number | null | 'not run' = 'not run';
+    if (housekeeping) {
+      const interval = this.config.keepaliveIntervalMs;
+      const sweepAt = nextSweepAt(now, interval, this.sockets.sweep(now, interval), this.connectTokens.purgeExpired(now));
+      const settleAt = await this.store.settleLayout(now);
+      nextHousekeeping = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
+    }
+    const outboxNext = await this.pipeline.deliverDue(now, this.where());
+    if (this.store.placement() === null) return;
+    await this.alarms.end(nextHousekeeping, outboxNext);
   }
 
   // ---- internals ----
@@ -342,6 +354,11 @@ export class TenantHub extends DurableObject<Env> {
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
   }
 
+  /** Makes sure housekeeping (the sweep) runs within one keepalive interval. */
+  private ensureAlarm(): Promise<void> {
+    return this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
+  }
+
   /** Events were queued: run the alarm by `at` to deliver them. */
   private wakeBy(at: number): void {
     this.alarms.wakeBy(at).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
@@ -350,12 +367,4 @@ export class TenantHub extends DurableObject<Env> {
 
 function socketNotFound(id: string): ApiError {
   return new ApiError(404, 'socket_not_found', `No connected socket with id "${id}".`);
-}
-
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-function refuseSocket(code: number, reason: string): Response {
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  server.accept();
-  closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client });
 }
