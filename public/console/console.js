@@ -5,6 +5,7 @@
   var PING_INTERVAL_MS = 25000;
   var LIST_REFRESH_MS = 3000;
   var TOKEN_SETTLE_MS = 300;
+  var LIST_LIMIT = 100;
   var $ = function (id) { return document.getElementById(id); };
 
   // ---- Where this page is ----
@@ -52,9 +53,7 @@
 
   function showProblem(section, message) {
     var box = section && section.querySelector('.problem');
-    if (!box) return;
-    box.textContent = message;
-    box.hidden = false;
+    if (box) { box.textContent = message; box.hidden = false; }
   }
 
   function clearProblem(section) {
@@ -91,11 +90,10 @@
     var json = null;
     try { json = text ? JSON.parse(text) : null; } catch (err) { /* reported below */ }
     if (res.ok) return json;
-    var reason = json && json.error ? json.error.reason : json && json.errors ? 'invalid_request' : 'http_' + res.status;
-    var detail = json && json.error ? json.error.message
-      : json && json.errors ? json.errors.map(function (e) { return (e.field ? e.field + ': ' : '') + e.message; }).join('; ')
-      : 'HTTP ' + res.status;
-    var failure = new Error(method + ' ' + path + ' answered ' + res.status + ' ' + reason + ': ' + detail + (HINTS[reason] ? ' ' + HINTS[reason] : ''));
+    var reason = json && json.error ? json.error.reason : null;
+    var detail = reason ? reason + ': ' + json.error.message
+      : json && json.errors ? json.errors.map(function (e) { return e.message; }).join('; ') : 'HTTP ' + res.status;
+    var failure = new Error(method + ' ' + path + ' answered ' + res.status + ' ' + detail + (HINTS[reason] ? ' ' + HINTS[reason] : ''));
     failure.status = res.status;
     failure.reason = reason;
     throw failure;
@@ -291,7 +289,7 @@
   function refreshSockets() {
     if (state.token === '' || listing) return listing;
     var token = state.token;
-    listing = api('GET', '/v1/sockets').then(function (page) {
+    listing = api('GET', '/v1/sockets?limit=' + LIST_LIMIT).then(function (page) {
       if (token !== state.token) return;
       if (state.tokenAccepted !== true) {
         $('token-status').textContent = 'Accepted: this is the security token of tenant "' + tenant + '".';
@@ -308,11 +306,13 @@
         state.tokenAccepted = false;
         $('token-status').textContent = 'Refused: paste the security token of tenant "' + tenant + '".';
       }
-      showProblem(tokenFault ? $('token-section') : $('list-section'), err.message);
-      log(err.message, true);
+      var section = tokenFault ? $('token-section') : $('list-section');
+      if (section.querySelector('.problem').hidden || section.querySelector('.problem').textContent !== err.message) log(err.message, true);
+      showProblem(section, err.message);
     }).then(function () {
       listing = null;
       update();
+      if (token !== state.token) refreshSockets();
     });
     return listing;
   }
