@@ -16,17 +16,9 @@
   $('api-base').textContent = apiBase;
   $('tenant-name').textContent = tenant;
 
-  var state = {
-    token: '',
-    /** null while not yet checked, then whether GET /v1/sockets accepted it. */
-    tokenAccepted: null,
-    /** The unused connect uri of the socket created last, and its id. */
-    uri: null,
-    socketId: null,
-    /** This page's WebSocket and the id of its socket. */
-    socket: null,
-    pageSocketId: null,
-  };
+  // tokenAccepted: null until GET /v1/sockets answers. uri, socketId: the socket created last (uri null once used).
+  // socket, pageSocketId: this page's WebSocket and its socket id.
+  var state = { token: '', tokenAccepted: null, uri: null, socketId: null, socket: null, pageSocketId: null };
 
   // ---- Small helpers: times, lists, problems shown next to the action that caused them ----
 
@@ -51,9 +43,18 @@
 
   function log(text, isError) { addEntry($('log'), text, isError ? 'error' : ''); }
 
+  /** Shows a problem in the section's `.problem` box; a section without one gets one at its end. */
   function showProblem(section, message) {
-    var box = section && section.querySelector('.problem');
-    if (box) { box.textContent = message; box.hidden = false; }
+    if (!section) return;
+    var box = section.querySelector('.problem');
+    if (!box) {
+      box = document.createElement('p');
+      box.className = 'problem';
+      box.setAttribute('role', 'alert');
+      section.append(box);
+    }
+    box.textContent = message;
+    box.hidden = false;
   }
 
   function clearProblem(section) {
@@ -172,17 +173,14 @@
     update();
   }));
 
+  /** What each close code means; the codes of EXPECTED_CLOSES are not problems. */
   var CLOSES = {
-    1000: { text: 'closed normally' },
-    1006: { text: 'the connection was lost', problem: true },
-    1008: { text: 'the server refused what this page sent', problem: true },
-    4000: { text: 'the tenant was deleted', problem: true },
-    4001: { text: 'removed by the backend (DELETE /v1/sockets/{id})' },
-    4002: { text: 'no ping for two keepalive intervals', problem: true },
-    4003: { text: 'replaced by a newer connection with the same socket id' },
-    4401: { text: 'the connect uri was already used (in a terminal?) or expired: create a new socket', problem: true },
-    4404: { text: 'the tenant does not exist', problem: true },
+    1000: 'closed normally', 1006: 'the connection was lost', 1008: 'the server refused what this page sent',
+    4000: 'the tenant was deleted', 4001: 'removed by the backend (DELETE /v1/sockets/{id})',
+    4002: 'no ping for two keepalive intervals', 4003: 'replaced by a newer connection with the same socket id',
+    4401: 'the connect uri was already used (in a terminal?) or expired: create a new socket', 4404: 'the tenant does not exist',
   };
+  var EXPECTED_CLOSES = [1000, 4001, 4003];
 
   $('connect').addEventListener('click', guarded(function () {
     if (state.uri === null || state.socket !== null) return;
@@ -209,11 +207,12 @@
       clearInterval(pingTimer);
       state.socket = null;
       state.pageSocketId = null;
-      var known = CLOSES[event.code] || { text: event.reason || 'closed', problem: true };
-      var text = 'closed with ' + event.code + ': ' + known.text + (event.reason && known.text !== event.reason ? ' (' + event.reason + ')' : '');
+      var meaning = CLOSES[event.code] || event.reason || 'closed';
+      var text = 'closed with ' + event.code + ': ' + meaning + (event.reason && meaning !== event.reason ? ' (' + event.reason + ')' : '');
+      var problem = EXPECTED_CLOSES.indexOf(event.code) < 0;
       $('status').textContent = 'disconnected (' + event.code + ')';
-      if (known.problem) showProblem($('socket-section'), text);
-      log(text, Boolean(known.problem));
+      if (problem) showProblem($('socket-section'), text);
+      log(text, problem);
       update();
       refreshSockets();
     });
@@ -272,14 +271,7 @@
     var tbody = $('sockets');
     tbody.textContent = '';
     page.results.forEach(function (s) { tbody.append(socketRow(s)); });
-    if (page.results.length === 0) {
-      var tr = document.createElement('tr');
-      var td = document.createElement('td');
-      td.colSpan = 3;
-      td.textContent = 'No socket is connected: create and connect one in step 2.';
-      tr.append(td);
-      tbody.append(tr);
-    }
+    if (page.results.length === 0) tbody.innerHTML = '<tr><td colspan="3">No socket is connected: create and connect one in step 2.</td></tr>';
     $('list-updated').textContent = page.results.length + (page.cursor ? '+' : '') + ' connected, updated ' + clock(new Date()) +
       ', kept up to date every ' + LIST_REFRESH_MS / 1000 + ' s';
   }
