@@ -54,7 +54,7 @@ describe('admin API', () => {
     await connectSocket(tenant);
     const res = await api('GET', `${tenantsUrl}/${tenant.name}`, { token: ADMIN_TOKEN });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ name: tenant.name, accessControl: 'custom', createdAt: expect.any(String), securityTokens: 1, sockets: 1, limits: expect.any(Object), shards: 1 });
+    expect(res.body).toEqual({ name: tenant.name, accessControl: 'custom', createdAt: expect.any(String), securityTokens: 1, sockets: 1, limits: expect.any(Object), shards: 1, previousShards: [] });
     expect((await api('GET', `${tenantsUrl}/unknown-tenant`, { token: ADMIN_TOKEN })).status).toBe(404);
   });
 

@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, connect, newTenant, push, type TestTenant } from './helpers';
+import { runDurableObjectAlarm } from 'cloudflare:test';
+import { api, connect, hubStub, newTenant, push, type TestTenant } from './helpers';
 import { base64url } from 'jose';
 
 const b64url = (value: unknown) => base64url.encode(JSON.stringify(value));
@@ -230,6 +231,16 @@ describe('connect tokens minted by a backend', () => {
     const tenant = await newTenant();
     const token = await mint(await signingKey(tenant), {}, tenant.name);
     const first = await connect(`${tenant.base}/?token=${token}`);
+    const replay = await connect(`${tenant.base}/?token=${token}`);
+    expect((await replay.closed()).code).toBe(4401);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('works once even in the seconds after exp that the clock tolerance still accepts, after a sweep', async () => {
+    const tenant = await newTenant();
+    const token = await mint(await signingKey(tenant), {}, tenant.name, Math.floor(Date.now() / 1000) - 2);
+    const first = await connect(`${tenant.base}/?token=${token}`);
+    expect(await runDurableObjectAlarm(hubStub(tenant.name))).toBe(true);
     const replay = await connect(`${tenant.base}/?token=${token}`);
     expect((await replay.closed()).code).toBe(4401);
     expect(first.ws.readyState).toBe(WebSocket.OPEN);

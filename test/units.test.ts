@@ -159,7 +159,8 @@ describe('fitCloseReason', () => {
 });
 
 describe('shards', async () => {
-  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret } = await import('../src/core/shards');
+  const { allShards, countsInUse, decodeCursor, encodeCursor, idForShard, idsByShard, layoutSettlesAt, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret, withoutUnused } =
+    await import('../src/core/shards');
 
   it('puts an id on one stable shard and spreads ids evenly', () => {
     expect(shardOf('anything', 1)).toBe(0);
@@ -175,6 +176,30 @@ describe('shards', async () => {
     expect(allShards(layout)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(shardsForId('x', layout)).toContain(shardOf('x', 2));
     expect(resize(layout, 8)).toBe(layout);
+  });
+
+  it('never forgets a shard count by resizing alone, and keeps each count once', () => {
+    let layout = { shards: 16, previous: [] as number[] };
+    for (const shards of [2, 3, 4, 5, 6, 7, 8, 9, 10, 2, 16, 3]) layout = resize(layout, shards);
+    expect(layout).toEqual({ shards: 3, previous: [16, 2, 10, 9, 8, 7, 6, 5, 4] });
+    expect(allShards(layout)).toHaveLength(16);
+    expect(shardsForId(idForShard(14, 16), layout)).toContain(14);
+  });
+
+  it('finds the earlier counts that still place a shard\'s sockets, and drops the others', () => {
+    const layout = { shards: 2, previous: [5, 3] };
+    const find = (ok: (id: string) => boolean) => Array.from({ length: 1000 }, (_, i) => `x-${i}`).find(ok) as string;
+    const leftByFive = find((id) => shardOf(id, 5) === 1 && shardOf(id, 3) !== 1 && shardOf(id, 2) !== 1);
+    const placedNow = find((id) => shardOf(id, 2) === 1);
+    expect(countsInUse([leftByFive, placedNow], 1, layout)).toEqual([5]);
+    expect(countsInUse([placedNow], 1, layout)).toEqual([]);
+    expect(withoutUnused(layout, new Set([5]))).toEqual({ shards: 2, previous: [5] });
+    expect(withoutUnused(layout, new Set())).toEqual({ shards: 2, previous: [] });
+  });
+
+  it('forgets earlier counts only after every token issued under them has expired', () => {
+    expect(layoutSettlesAt(0, 300_000)).toBe(3_605_000 + 60_000);
+    expect(layoutSettlesAt(1000, 7_200_000)).toBe(1000 + 7_200_000 + 60_000);
   });
 
   it('sends an id push only to the shards that may hold those ids', () => {

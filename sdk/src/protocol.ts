@@ -279,6 +279,8 @@ export interface TenantInfo {
   sockets: number;
   limits: TenantLimits;
   shards: number;
+  /** Earlier shard counts, newest first, that sockets still connected were placed by. */
+  previousShards: number[];
 }
 
 /** `PUT /admin/tenants/{name}/limits` takes `Partial<TenantLimits>` and answers this. */

@@ -60,8 +60,11 @@ export const MAX_SECURITY_TOKENS = 2;
 export const MAX_SIGNING_KEYS = 3;
 /** Most shards one tenant may have: 64 x 32,000 sockets. */
 export const MAX_SHARDS = 64;
-/** Shard counts a tenant used before, kept so sockets placed under them stay reachable by id. */
-export const MAX_PREVIOUS_LAYOUTS = 8;
+/** While sockets placed by an earlier shard count remain, shard 0 checks this often whether they are gone. */
+export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
+/** Tenant shard layouts a Worker isolate remembers for routing backend-minted connect tokens, and for how long. */
+export const MAX_CACHED_LAYOUTS = 10_000;
+export const LAYOUT_CACHE_MS = 60_000;
 
 /** Per-tenant caps the operator sets through the admin API. */
 export type { TenantLimits };

@@ -1,6 +1,6 @@
 import type { ConfigurationView, TenantInfo } from '../../sdk/src/protocol';
 import type { JwtSettings, SigningKey } from './jwt';
-import { SINGLE_SHARD, type ShardLayout } from './shards';
+import { allShards, SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
 import type { AccessControl } from './validation';
 
@@ -14,11 +14,17 @@ export interface TenantRecord {
   limits?: Partial<TenantLimits>;
   signingKeys?: SigningKey[];
   layout?: ShardLayout;
+  /** Shards 0..reach-1 have held state of this tenant (the most it ever had): each gets the record, delete wipes all. */
+  reach?: number;
+  /** When the shard count last changed (epoch ms). */
+  resizedAt?: number;
 }
 
 /** What shard k > 0 of a tenant stores: enough to accept and serve its own sockets. Shard 0 keeps it current. */
 export interface ShardRecord {
   tenant: string;
+  /** The tenant's createdAt: tells a tenant from an earlier one of the same name. */
+  createdAt: number;
   shard: number;
   layout: ShardLayout;
   limits: Partial<TenantLimits>;
@@ -26,7 +32,6 @@ export interface ShardRecord {
 }
 
 export type { ConfigurationView, TenantInfo };
-
 
 export function limitsOf(record: { limits?: Partial<TenantLimits> }): TenantLimits {
   return { ...DEFAULT_TENANT_LIMITS, ...record.limits };
@@ -36,9 +41,21 @@ export function layoutOf(tenant: TenantRecord): ShardLayout {
   return tenant.layout ?? SINGLE_SHARD;
 }
 
+/** Every shard that ever held state of this tenant. */
+export function shardsEverUsed(tenant: TenantRecord): number[] {
+  return allShards({ shards: Math.max(tenant.reach ?? 1, layoutOf(tenant).shards), previous: layoutOf(tenant).previous });
+}
+
 /** The record shard k needs, derived from the tenant's. */
 export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord {
-  return { tenant: tenant.name, shard, layout: layoutOf(tenant), limits: tenant.limits ?? {}, signingKeys: tenant.signingKeys ?? [] };
+  return {
+    tenant: tenant.name,
+    createdAt: tenant.createdAt,
+    shard,
+    layout: layoutOf(tenant),
+    limits: tenant.limits ?? {},
+    signingKeys: tenant.signingKeys ?? [],
+  };
 }
 
 export function configurationView(tenant: TenantRecord): ConfigurationView {

@@ -82,6 +82,11 @@ export class Sockets {
     return this.open().length;
   }
 
+  /** The ids of the open sockets. */
+  openIds(): string[] {
+    return this.open().map((ws) => this.info(ws).id);
+  }
+
   /**
    * Sockets held by this object, closing ones included (the platform counts them too). Exact at most a second ago,
    * plus those accepted since: close enough for a cap that stays 768 below the platform's.

@@ -1,20 +1,21 @@
 import { DurableObject } from 'cloudflare:workers';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
-import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
+import { ApiError, settle, type Outcome } from '../core/errors';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
-import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
+import { countsInUse, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
 import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
-import { CloseCode, closeQuietly } from './close-codes';
-import { ConnectTokens, type Grant } from './connect-tokens';
+import { CloseCode } from './close-codes';
+import { ConnectTokens } from './connect-tokens';
 import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { upgrade, type UpgradeParts } from './upgrade';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
@@ -41,16 +42,19 @@ export class TenantHub extends DurableObject<Env> {
   private readonly connectTokens: ConnectTokens;
   private readonly limiter = new RateLimiter();
   private alarmKnownSet = false;
+  private readonly upgradeParts: UpgradeParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.shards = new ShardCalls(this, env.TENANT_HUB);
-    this.store = new TenantStore(ctx.storage, this.shards);
+    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
+    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs);
     this.sockets = new Sockets(ctx, () => this.where());
     this.connectTokens = new ConnectTokens(ctx.storage);
+    const { store, sockets, connectTokens, limiter, shards } = this;
+    this.upgradeParts = { store, sockets, connectTokens, limiter, shards, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -60,16 +64,19 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
-    return settle(async () => {
-      const result = await this.store.setLimits(limits);
-      this.limiter.reset();
-      return result;
-    });
+    return settle(() => this.store.setLimits(limits));
   }
 
-  /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
+  /**
+   * Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are, and the
+   * earlier count is remembered until none of them is left.
+   */
   setShards(shards: number): Promise<Outcome<ShardLayout>> {
-    return settle(() => this.store.setShards(shards));
+    return settle(async () => {
+      const layout = await this.store.setShards(shards);
+      if (layout.previous.length > 0) await this.ensureAlarm();
+      return layout;
+    });
   }
 
   describeTenant(): Promise<Outcome<TenantInfo>> {
@@ -83,6 +90,7 @@ export class TenantHub extends DurableObject<Env> {
         sockets: await countSockets(this.shards, tenant),
         limits: limitsOf(tenant),
         shards: layoutOf(tenant).shards,
+        previousShards: layoutOf(tenant).previous,
       };
     });
   }
@@ -95,14 +103,9 @@ export class TenantHub extends DurableObject<Env> {
     return settle(() => this.store.revokePreviousSecurityTokens());
   }
 
-  /** Closes every socket on every shard and erases the tenant. */
+  /** Closes every socket on every shard the tenant ever had and erases all it stored. */
   deleteTenant(): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => {
-      const tenant = this.store.requireTenant();
-      await this.shards.each(tenant.name, allShards(layoutOf(tenant)).filter((k) => k !== 0), (hub) => hub.shardWipe());
-      await this.shardWipe();
-      return {};
-    });
+    return settle(() => this.store.erase(() => this.shardWipe()));
   }
 
   /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
@@ -124,7 +127,7 @@ export class TenantHub extends DurableObject<Env> {
   pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
-      this.limiter.spend('push', limitsOf(tenant).pushesPerSecond);
+      this.limiter.spend('push', limitsOf(tenant));
       const layout = layoutOf(tenant);
       const id = crypto.randomUUID();
       if (layout.shards === 1 && layout.previous.length === 0) return { id, sent: this.shardDeliver(push.receivers, push.data) };
@@ -141,7 +144,9 @@ export class TenantHub extends DurableObject<Env> {
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt));
+      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt)))) {
+        throw new ApiError(404, 'tenant_not_found', 'No such tenant.');
+      }
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -170,11 +175,11 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => this.store.setConfiguration((await this.store.authorize(bearer, 'manage')).tenant, update));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
   }
 
   createSigningKey(bearer: string | null) {
-    return settle(async () => this.store.createSigningKey((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.createSigningKey()));
   }
 
   listSigningKeys(bearer: string | null) {
@@ -182,7 +187,7 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => this.store.deleteSigningKey((await this.store.authorize(bearer, 'manage')).tenant, kid));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
   }
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
@@ -192,9 +197,11 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.deliver(receivers, data);
   }
 
-  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
-    await this.connectTokens.reserve(secret, { id, tags }, expiresAt);
+  /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
+  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<boolean> {
+    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, { id, tags }, expiresAt))) return false;
     await this.ensureAlarm();
+    return true;
   }
 
   /** Up to `limit` open sockets with ids after `after`, in id order. */
@@ -211,57 +218,54 @@ export class TenantHub extends DurableObject<Env> {
     return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend');
   }
 
+  /** Closes this shard's sockets with this id (4003): a newer connection with the id was accepted on another shard. */
+  shardReplace(id: string): number {
+    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
+  }
+
+  /** Records a connect token's `jti` here; false when it was recorded before. A shard without a tenant never had it. */
+  async shardSpendJti(jti: string, until: number): Promise<boolean> {
+    if (this.store.placement() === null) return true;
+    const fresh = this.connectTokens.spendJti(jti, until);
+    await this.ensureAlarm();
+    return fresh;
+  }
+
   shardCount(): number {
     return this.sockets.openCount();
+  }
+
+  /** The earlier shard counts of `layout` that placed sockets still connected here. */
+  shardCountsInUse(layout: ShardLayout): number[] {
+    const shard = this.store.placement()?.shard;
+    return shard === undefined ? [] : countsInUse(this.sockets.openIds(), shard, layout);
   }
 
   /** Stores what shard k needs to know about its tenant. */
   shardAdopt(record: ShardRecord): void {
     this.store.adopt(record);
-    this.limiter.reset();
   }
 
-  /** Closes every socket (4000) and erases everything this object stores. */
+  /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
-    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.connectTokens.ensureSchema();
-    this.connectTokens.forget();
-    this.alarmKnownSet = false;
     this.store.forget();
+    this.connectTokens.forget();
+    this.limiter.reset();
+    this.alarmKnownSet = false;
+    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
+    try {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+    } catch (err) {
+      this.store.reload();
+      throw err;
+    }
   }
 
   // ---- WebSockets ----
 
-  /**
-   * WebSocket upgrades with `?token=`: an opaque token from a reservation, or a JWT a backend minted.
-   * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
-   */
-  override async fetch(request: Request): Promise<Response> {
-    const placement = this.store.placement();
-    if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-    try {
-      this.limiter.spend('connect', placement.limits.connectsPerSecond);
-      if (this.sockets.heldCount() >= placement.limits.maxSockets) {
-        throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
-      }
-    } catch (err) {
-      return errorResponse(err, `upgrade (${this.where()})`);
-    }
-    const token = new URL(request.url).searchParams.get('token');
-    if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
-    let grant: Grant | null;
-    try {
-      grant = await this.connectTokens.redeemAny(token, placement);
-    } catch (err) {
-      return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
-    }
-    if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    const client = this.sockets.accept(grant.id, grant.tags);
-    if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
-    await this.ensureAlarm();
-    return new Response(null, { status: 101, webSocket: client });
+  override fetch(request: Request): Promise<Response> {
+    return upgrade(this.upgradeParts, request);
   }
 
   override webSocketMessage(ws: WebSocket): void {
@@ -276,13 +280,20 @@ export class TenantHub extends DurableObject<Env> {
     this.sockets.onError(ws, error);
   }
 
-  /** The keepalive sweep: closes stale sockets, forgets expired tokens, and stops when nothing is left to watch. */
+  /**
+   * The keepalive sweep: closes stale sockets, forgets expired tokens and (shard 0) earlier shard counts no socket
+   * uses any more, and stops when nothing is left to watch.
+   */
   override async alarm(): Promise<void> {
     this.alarmKnownSet = false;
+    if (this.store.placement() === null) return;
     const now = Date.now();
     const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
     const pending = this.connectTokens.purgeExpired(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
+    const sweepAt = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending);
+    const settleAt = await this.store.settleLayout(now);
+    if (this.store.placement() === null) return;
+    const next = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
     if (next !== null) {
       await this.ctx.storage.setAlarm(next);
       this.alarmKnownSet = true;
@@ -299,21 +310,14 @@ export class TenantHub extends DurableObject<Env> {
 
   private async ensureAlarm(): Promise<void> {
     if (this.alarmKnownSet) return;
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
-    }
+    const alarm = await this.ctx.storage.getAlarm();
+    // Erased meanwhile: an alarm would be all that is left of the tenant.
+    if (this.store.placement() === null) return;
+    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
     this.alarmKnownSet = true;
   }
 }
 
 function socketNotFound(id: string): ApiError {
   return new ApiError(404, 'socket_not_found', `No connected socket with id "${id}".`);
-}
-
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-function refuseSocket(code: number, reason: string): Response {
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  server.accept();
-  closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client });
 }
