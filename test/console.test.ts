@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { exports } from 'cloudflare:workers';
 import { ADMIN_BASE, api, newTenant } from './helpers';
 
-const get = (url: string) => exports.default.fetch(url, { redirect: 'manual' });
+/** As a browser navigates: it asks for HTML. */
+const get = (url: string) => exports.default.fetch(url, { redirect: 'manual', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
 
 describe('the live console', () => {
   it('redirects /console to /console/ on a tenant host so relative links resolve', async () => {
@@ -42,6 +43,16 @@ describe('the live console', () => {
       expect(text).toContain(`-d '{"name": "nobody-here"}' https://example.com/admin/tenants`);
       expect(text).toContain('npm run quickstart -- nobody-here');
     }
+  });
+
+  it('answers an API client (no text/html in Accept) asking for the console of a missing tenant or the service host with the JSON envelope', async () => {
+    const missing = await api('GET', 'https://example.com/v1/gateways/nobody-here/console/');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toEqual({ reason: 'tenant_not_found', message: 'No tenant named "nobody-here".' });
+    const service = await api('GET', `${ADMIN_BASE}/console/`);
+    expect(service.status).toBe(404);
+    expect(service.body.error.reason).toBe('not_found');
+    expect(service.body.error.message).toContain('https://example.com/v1/gateways/<tenant>/console/ or https://<tenant>.example.com/console/');
   });
 
   it('answers a console address with a name that cannot be a tenant with the same page, its name escaped', async () => {

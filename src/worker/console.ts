@@ -1,6 +1,7 @@
 import page from '../../public/console/index.html';
 import script from '../../public/console/console.js';
 import style from '../../public/console/console.css';
+import { ApiError } from '../core/errors';
 import type { Target } from './tenant-host';
 
 /**
@@ -25,7 +26,8 @@ export interface ConsoleContext {
 
 /**
  * The answer to a console address or `/favicon.ico` on any host, or null when the request is not for them. A tenant
- * that does not exist gets a page saying so; the service host gets a page saying where each tenant's console is.
+ * that does not exist gets a 404 saying so, the service host a 404 saying where each tenant's console is: a page for
+ * a browser (it asks for text/html), the JSON error envelope (thrown) for anything else.
  */
 export async function serveConsole(request: Request, target: Target, context: ConsoleContext): Promise<Response | null> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return null;
@@ -41,12 +43,17 @@ export async function serveConsole(request: Request, target: Target, context: Co
   const file = FILES[rest];
   if (file !== undefined) return respond(file.body, file.type);
   if (rest !== '/' && rest !== '/index.html') return null;
+  const browser = request.headers.get('accept')?.includes('text/html') ?? false;
   if (target.kind === 'apex') {
     const tenant = url.searchParams.get('tenant')?.trim().toLowerCase();
     if (tenant) return new Response(null, { status: 303, headers: { location: `/v1/gateways/${encodeURIComponent(tenant)}/console/` } });
-    return respond(servicePage(url.origin, context.rootDomain), HTML, 404);
+    if (browser) return respond(servicePage(url.origin, context.rootDomain), HTML, 404);
+    throw new ApiError(404, 'not_found', `This host names no tenant; each tenant's console is at ${consoleAddresses(url.origin, context.rootDomain).join(' or ')}.`);
   }
-  if (!(await context.tenantExists(target.tenant))) return respond(noTenantPage(target.tenant, serviceOrigin(url, target)), HTML, 404);
+  if (!(await context.tenantExists(target.tenant))) {
+    if (browser) return respond(noTenantPage(target.tenant, serviceOrigin(url, target)), HTML, 404);
+    throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
+  }
   return respond(page, HTML);
 }
 
@@ -86,9 +93,11 @@ function noTenantPage(tenant: string, service: string): string {
   );
 }
 
+const consoleAddresses = (origin: string, rootDomain: string | null): string[] =>
+  [`${origin}/v1/gateways/<tenant>/console/`, ...(rootDomain === null ? [] : [`https://<tenant>.${rootDomain}/console/`])];
+
 function servicePage(origin: string, rootDomain: string | null): string {
-  const where = [`<code>${escapeHtml(origin)}/v1/gateways/&lt;tenant&gt;/console/</code>`];
-  if (rootDomain !== null) where.push(`<code>https://&lt;tenant&gt;.${escapeHtml(rootDomain)}/console/</code>`);
+  const where = consoleAddresses(origin, rootDomain).map((address) => `<code>${escapeHtml(address)}</code>`);
   return shell(
     'MWS console',
     `  <h1>MWS console</h1>
