@@ -9,7 +9,7 @@
  *   npm run bench -- --quick           fewer pushes per case (about a quarter)
  *   npm run bench -- --sockets 2000    another socket count
  *   npm run bench -- --rounds 5        rounds per case (default 3; the table shows the median round)
- *   npm run bench -- --only mws,floor  a subset of the servers (floor, mws, mws-history, mws-v2, mws-sharded, ws)
+ *   npm run bench -- --only mws,floor  a subset of the servers (floor, mws, mws-history, mws-v2, mws-sharded, mws-webhook, ws)
  *
  * `mws-history` is MWS with history recording every push (`history.mode: "always"`) to raw sockets; `mws-v2` has
  * mws.v2 sockets (envelopes, acks by quarter window as the SDK does) and also runs the mass-resume case: every socket
@@ -44,7 +44,7 @@ const { values: flags } = parseArgs({
     sockets: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
-    only: { type: 'string', default: 'floor,mws,mws-history,mws-v2,mws-sharded,ws' },
+    only: { type: 'string', default: 'floor,mws,mws-history,mws-v2,mws-sharded,mws-webhook,ws' },
     out: { type: 'string', default: path.join(RESULTS_DIR, 'latest.json') },
   },
   strict: true,
@@ -101,7 +101,8 @@ function startServer(label, script, args) {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ADMIN_TOKEN, WRANGLER_SEND_METRICS: 'false' },
+    // ALLOW_HTTP_WEBHOOKS: the mws-webhook server delivers to this process's receiver on loopback.
+    env: { ...process.env, ADMIN_TOKEN, ALLOW_HTTP_WEBHOOKS: 'true', WRANGLER_SEND_METRICS: 'false' },
   });
   children.add(child);
   child.stderr.on('data', (chunk) => {
@@ -237,6 +238,39 @@ async function postOk(url, body, headers, expectStatus) {
 
 // ---------------------------------------------------------------- targets
 
+/**
+ * A webhook receiver in this process: answers 204 and notes when each `socket.connected` arrived, so the delay from
+ * a client's open to its webhook can be measured on one clock.
+ */
+const webhookReceiver = {
+  url: null,
+  openedAt: new Map(),
+  arrivedAt: new Map(),
+  delaysMs: [],
+  async start() {
+    const server = http.createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const now = performance.now();
+      for (const event of JSON.parse(body).events) if (event.type === 'socket.connected') this.arrived(event.data.id, now);
+      res.writeHead(204).end();
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    server.unref();
+    this.url = `http://127.0.0.1:${server.address().port}/mws`;
+  },
+  opened(id, at) {
+    const arrived = this.arrivedAt.get(id);
+    if (arrived === undefined) this.openedAt.set(id, at);
+    else (this.arrivedAt.delete(id), this.delaysMs.push(Math.max(0, arrived - at)));
+  },
+  arrived(id, at) {
+    const opened = this.openedAt.get(id);
+    if (opened === undefined) this.arrivedAt.set(id, at);
+    else (this.openedAt.delete(id), this.delaysMs.push(at - opened));
+  },
+};
+
 /** How to reserve, connect and push for each kind of server. `id` is the socket id, `tags` its tags. */
 function mwsApi(base, shards = 1, options = {}) {
   let token = null;
@@ -249,6 +283,10 @@ function mwsApi(base, shards = 1, options = {}) {
     async setup() {
       const created = await postOk(`${base}/admin/tenants`, JSON.stringify(tenant), { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, 201);
       token = created.securityToken;
+      if (options.webhook) {
+        const events = ['socket.connected', 'socket.disconnected', 'tag.occupied', 'tag.vacated'];
+        await postOk(`${tenantBase}/v1/webhooks`, JSON.stringify({ url: webhookReceiver.url, events }), auth(), 201);
+      }
       if (options.history !== undefined) {
         const res = await request('PUT', `${tenantBase}/v1/configuration`, JSON.stringify({ history: { mode: options.history } }), auth());
         if (res.status !== 200) throw new Error(`PUT /v1/configuration -> ${res.status}: ${res.text.slice(0, 300)}`);
@@ -286,6 +324,8 @@ const SERVERS = [
   { name: 'mws-v2', label: 'MWS, mws.v2', script: 'scripts/serve.mjs', args: ['--port', '0', '--ephemeral'], api: mwsApi, v2: true },
   // One tenant over 2 shards (one per core here): the same cases through the fan-out path.
   { name: 'mws-sharded', label: 'MWS, 2 shards', script: 'scripts/serve.mjs', args: ['--port', '0', '--ephemeral'], api: (base) => mwsApi(base, 2) },
+  // One tenant with a webhook for socket and tag events, delivered to this process: connects must not slow down.
+  { name: 'mws-webhook', label: 'MWS + webhook', script: 'scripts/serve.mjs', args: ['--port', '0', '--ephemeral'], api: (base) => mwsApi(base, 1, { webhook: true }) },
   { name: 'ws', label: 'Node ws', script: 'bench/reference-ws-server.mjs', args: ['--port', '0'], api: mwsApi },
 ].filter((s) => ONLY.has(s.name));
 
@@ -395,7 +435,10 @@ function openSocket(server, index, uri, v2 = false, resume = null) {
       v2States.set(index, state);
     }
     ws.on('message', (data) => (v2 ? onV2Frame(server, index, ws, data) : onMessage(server, index, data)));
-    ws.once('open', () => resolve(ws));
+    ws.once('open', () => {
+      if (server === 'mws-webhook') webhookReceiver.opened(socketId(index), performance.now());
+      resolve(ws);
+    });
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
     ws.once('close', (code, reason) => {
@@ -802,6 +845,11 @@ function checkTargets(results) {
   }
   targets.push({ target: 'memory per connected socket <= 1.2 × floor', ratio: ratio(mws.perSocket.rssKiBPerSocket, floor.perSocket.rssKiBPerSocket), limit: 1.2, higherIsBetter: false });
   targets.push({ target: 'connect rate >= 0.8 × floor', ratio: ratio(mws.perSocket.connectPerSecond, floor.perSocket.connectPerSecond), limit: 0.8, higherIsBetter: true });
+  const hooked = results.find((r) => r.perSocket.server === 'mws-webhook');
+  if (hooked) {
+    const connectRatio = ratio(hooked.perSocket.connectPerSecond, mws.perSocket.connectPerSecond);
+    targets.push({ target: 'connect rate with a webhook >= 0.9 × without', ratio: connectRatio, limit: 0.9, higherIsBetter: true });
+  }
   const paced = CASES.find((c) => c.paced).name;
   targets.push({ target: 'paced p99 <= 1.5 × floor', ratio: caseRatio(paced, (c) => c.latencyMs.p99), limit: 1.5, higherIsBetter: false });
   const allCases = results.flatMap((r) => r.cases);
@@ -859,6 +907,7 @@ async function main() {
   );
   const targets = [];
   try {
+    if (ONLY.has('mws-webhook')) await webhookReceiver.start();
     for (const spec of SERVERS) targets.push(await startTarget(spec));
     const connects = targets.map(() => []);
     for (const [i, target] of targets.entries()) connects[i].push(await connectTarget(target));
@@ -918,14 +967,18 @@ function finish(startedAt, m, results, massResume) {
     `MWS benchmark, ${startedAt.toISOString().slice(0, 10)}, ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, ` +
     `Node ${m.node}, workerd ${m.workerd}, ${SOCKETS} sockets, median of ${ROUNDS} round(s)${flags.quick ? ' (quick)' : ''}, ` +
     `load average at start ${m.loadAverage.join(' ')}, other processes used up to ${Math.max(0, ...otherLoad)} cores during a case`;
-  const resumeSection = massResume.length === 0 ? '' : `\nMass resume\n\n${resumeTable}\n`;
-  process.stdout.write(`\n${header}\n\nPer socket\n\n${sockets}\n\nDeliveries\n\n${deliveries}\n${resumeSection}\nTargets (MWS vs floor)\n\n${summary}\n`);
+  const delays = webhookReceiver.delaysMs;
+  const [p50, p99] = percentiles(delays, [50, 99]).map((v) => round(v, 1));
+  const webhook = delays.length === 0 ? '' : `\n\nWebhooks: socket open -> socket.connected received, p50 ${p50} ms, p99 ${p99} ms (${delays.length} connects)\n`;
+  const resumeSection = massResume.length === 0 ? '' : `\n\nMass resume\n\n${resumeTable}\n`;
+  process.stdout.write(`\n${header}\n\nPer socket\n\n${sockets}\n\nDeliveries\n\n${deliveries}${webhook}${resumeSection}\n\nTargets (MWS vs floor)\n\n${summary}\n`);
   mkdirSync(path.dirname(flags.out), { recursive: true });
   const json = {
     date: startedAt.toISOString(),
     machine: m,
     options: { sockets: SOCKETS, quick: flags.quick, rounds: ROUNDS, cases: CASES },
     servers: results.map((r) => r.perSocket),
+    webhookDelayMs: delays.length === 0 ? null : { p50, p99, samples: delays.length },
     cases: results.flatMap((r) => r.cases),
     massResume,
     targets,

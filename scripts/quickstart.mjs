@@ -5,6 +5,7 @@
  *   npm run quickstart                         # tenant "demo" on http://127.0.0.1:8787
  *   npm run quickstart -- chat --url http://127.0.0.1:9000
  *   npm run quickstart -- --json               # one JSON object instead of the instructions
+ *   MWS_URL=http://127.0.0.1:9000 npm run quickstart   # the server's URL, when --url is not given
  *
  * Creates the tenant with accessControl "none", or reuses it when it exists (rotating its security token, since a
  * token is shown only once). ADMIN_TOKEN comes from the environment, else from ./.dev.vars. Safe to run again.
@@ -152,7 +153,7 @@ For the SDK and examples/ (paste into your shell):
 1. Connect a client (this URI works once, until ${forWscat.expiresAt}; type ping to get pong):
   npx -y wscat -c '${forWscat.uri}'
 
-2. Push to every connected socket, from a second terminal:
+2. Push to every connected socket, from another terminal:
   curl -X POST -H 'Authorization: Bearer ${securityToken}' -d '${pushBody}' ${baseUrl}/v1/messages
 
 Or open a receiving page in a browser (its own single-use URI):

@@ -14,7 +14,7 @@
  *   --no-build                       serve the existing dist/index.js instead of building first
  *   --env <name>       [MWS_ENV]     wrangler.toml environment whose vars and bindings to use (default: top level)
  * ADMIN_TOKEN (required) enables the admin API; KEEPALIVE_INTERVAL_SECONDS, CONNECT_TOKEN_TTL_SECONDS, ROOT_DOMAIN
- * and ALLOW_LOOPBACK_HTTP_JWKS in the environment override the [vars] of wrangler.toml.
+ * ALLOW_LOOPBACK_HTTP_JWKS and ALLOW_HTTP_WEBHOOKS in the environment override the [vars] of wrangler.toml.
  *
  * Once listening it prints one line, `MWS listening on <url>`, on stdout. SIGINT/SIGTERM/SIGHUP shut workerd down,
  * and under `npm start` so does npm's exit (a SIGTERM sent to npm alone does not reach this script).
@@ -35,7 +35,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
 const BUNDLE = path.join(DIST, 'index.js');
 /** Vars that the environment may override; ADMIN_TOKEN is a secret and comes only from the environment. */
-const OVERRIDABLE_VARS = ['KEEPALIVE_INTERVAL_SECONDS', 'CONNECT_TOKEN_TTL_SECONDS', 'ROOT_DOMAIN', 'ALLOW_LOOPBACK_HTTP_JWKS'];
+const OVERRIDABLE_VARS = ['KEEPALIVE_INTERVAL_SECONDS', 'CONNECT_TOKEN_TTL_SECONDS', 'ROOT_DOMAIN', 'ALLOW_LOOPBACK_HTTP_JWKS', 'ALLOW_HTTP_WEBHOOKS'];
 
 function fail(message) {
   console.error(`serve: ${message}`);

@@ -44,6 +44,7 @@ describe('accessControl "custom" (the default)', () => {
       jwt: null,
       limits: { pushesPerSecond: 1000, connectsPerSecond: 500, maxSockets: 32000, historyMaxAgeSeconds: 86400, historyMaxMessages: 100000, historyMaxBytes: 67108864 },
       shards: 1,
+      clientMessages: 'ignore',
       history: { mode: 'auto', maxAgeSeconds: 120, maxMessages: 10000 },
     });
   });

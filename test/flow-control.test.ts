@@ -74,11 +74,14 @@ describe('acknowledgements and flow control (mws.v2)', () => {
     expect(indexes(await back.messages(100))).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
-  it('closes a mws.v2 client that sends anything but acks and pings with 1008', async () => {
+  it('treats frames other than acks as client messages, as on a raw socket: ignored, and 1008 past 20 in 10 s', async () => {
     const tenant = await newTenant();
     const socket = await connectV2Socket(tenant, { id: 'chatty' });
     await socket.hello();
-    socket.ws.send('hello server');
+    for (let i = 0; i < 20; i++) socket.ws.send(`hello server ${i}`);
+    await push(tenant, 'still open', { sockets: ['chatty'] });
+    expect((await socket.messages(1))[0]).toMatchObject({ data: 'still open' });
+    socket.ws.send('one too many');
     expect(await socket.closed()).toMatchObject({ code: 1008 });
   });
 

@@ -97,7 +97,7 @@ describe('an upgrade the platform refuses', () => {
     const tenant = await newTenant();
     const secret = 'legacy-reservation-secret';
     // A reservation made before tags were measured in bytes: the platform refuses its hibernation tag.
-    await runInDurableObject(hubStub(tenant.name) as DurableObjectStub<TenantHub>, (hub: TenantHub) => hub.shardReserve(secret, 'legacy', ['é'.repeat(128)], Date.now() + 60_000));
+    await runInDurableObject(hubStub(tenant.name) as DurableObjectStub<TenantHub>, (hub: TenantHub) => hub.shardReserve(secret, { id: 'legacy', tags: ['é'.repeat(128)], user: null }, Date.now() + 60_000));
     const socket = await connect(`${tenant.base}/?token=${secret}`);
     expect((await socket.closed()).code).toBe(1011);
   });

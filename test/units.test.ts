@@ -126,7 +126,7 @@ describe('keepalive rules', () => {
 
 describe('readConfig', () => {
   it('uses documented defaults and ignores nonsense', () => {
-    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowLoopbackHttpJwks: false });
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowLoopbackHttpJwks: false, allowHttpWebhooks: false });
     expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'true' }).allowLoopbackHttpJwks).toBe(true);
     expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'yes' }).allowLoopbackHttpJwks).toBe(false);
     expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
@@ -134,6 +134,8 @@ describe('readConfig', () => {
       keepaliveIntervalMs: 50_000,
       rootDomain: 'example.com',
     });
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: 'true' }).allowHttpWebhooks).toBe(true);
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: '1' }).allowHttpWebhooks).toBe(false);
   });
 });
 

@@ -5,15 +5,20 @@ export type { FetchLike, MwsBackendOptions, PushOptions, RetryOptions } from './
 export { ACK_EVERY_WINDOW_FRACTION } from './stream.js';
 export type { StreamMessage } from './stream.js';
 export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';
+export { verifyWebhook, WebhookVerificationError, DEFAULT_WEBHOOK_TOLERANCE_SECONDS } from './webhooks.js';
+export type { HeadersLike, VerifiedWebhook, VerifyWebhookOptions } from './webhooks.js';
 export {
   ACCESS_CONTROL_MODES,
+  CLIENT_MESSAGES_MODES,
   HISTORY_MODES,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
   KEEPALIVE_PING,
   KEEPALIVE_PONG,
+  MAX_PRESENCE_TAGS,
   MAX_SOCKET_PAGE_SIZE,
   V2_PROTOCOL,
+  WEBHOOK_EVENT_TYPES,
   decodeBinaryMessage,
   encodeBinaryMessage,
   resumeParam,

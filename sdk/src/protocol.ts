@@ -48,6 +48,8 @@ export type ErrorReason =
   | 'method_not_allowed'
   | 'tenant_exists'
   | 'too_many_signing_keys'
+  | 'too_many_webhooks'
+  | 'webhook_not_found'
   | 'payload_too_large'
   | 'upgrade_required'
   | 'rate_limited'
@@ -255,11 +257,17 @@ export interface HistorySettings {
 }
 
 /** `200` answer of `GET` and `PUT /v1/configuration`. */
+/** What the service does with text frames clients send: nothing (raw mode, the default), or `socket.message` webhooks. */
+export type ClientMessages = 'ignore' | 'webhook';
+
+export const CLIENT_MESSAGES_MODES: readonly ClientMessages[] = ['ignore', 'webhook'];
+
 export interface ConfigurationView {
   accessControl: AccessControl;
   jwt: JwtSettingsView | null;
   limits: TenantLimits;
   shards: number;
+  clientMessages: ClientMessages;
   /** The history settings in force: the tenant's, within the operator's caps. */
   history: HistorySettings;
 }
@@ -271,6 +279,7 @@ export interface ConfigurationView {
 export interface ConfigurationUpdate<Jwt extends JwtSettingsInput = JwtSettingsInput> {
   accessControl?: AccessControl;
   jwt?: Jwt;
+  clientMessages?: ClientMessages;
   history?: Partial<HistorySettings>;
 }
 
@@ -292,6 +301,158 @@ export interface SigningKeyInfo {
 /** `200` answer of `GET /v1/signing-keys`. */
 export interface SigningKeyList {
   results: SigningKeyInfo[];
+}
+
+// ---- Presence ----
+
+/** `200` answer of `GET /v1/tags/{tag}?limit=&cursor=`: sockets with the tag on every shard, and one page of them. */
+export interface TagPresence extends SocketPage {
+  tag: string;
+  count: number;
+}
+
+/** `200` answer of `GET /v1/presence?tags=a,b,c`: connected sockets per tag. */
+export interface PresenceCounts {
+  tags: Record<string, number>;
+}
+
+/** Tags in one `GET /v1/presence` call. */
+export const MAX_PRESENCE_TAGS = 100;
+
+// ---- Webhooks: management ----
+
+export const WEBHOOK_EVENT_TYPES = ['socket.connected', 'socket.disconnected', 'socket.message', 'tag.occupied', 'tag.vacated'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** `POST /v1/webhooks`. `url` is https (http only to loopback where the operator allows it); `events` at least one. */
+export interface WebhookCreateRequest {
+  url: string;
+  events: WebhookEventType[];
+  description?: string | null;
+}
+
+/** `PUT /v1/webhooks/{id}`: only the fields given change; `enabled: true` re-enables a disabled webhook. */
+export interface WebhookUpdateRequest {
+  url?: string;
+  events?: WebhookEventType[];
+  description?: string | null;
+  enabled?: boolean;
+}
+
+/** A webhook as `GET /v1/webhooks[/{id}]` shows it: never its secret. */
+export interface WebhookView {
+  id: string;
+  url: string;
+  events: WebhookEventType[];
+  description: string | null;
+  createdAt: string;
+  enabled: boolean;
+  /** Why and when deliveries stopped: failing for too long, 410 Gone, too large a backlog, or the backend. */
+  disabled: { at: string; reason: string } | null;
+  /** After a rotation, when the previous secret stops signing; null when one secret signs. */
+  previousSecretExpiresAt: string | null;
+}
+
+/** `201` answer of `POST /v1/webhooks`: the signing secret (`whsec_...`) is shown this once. */
+export interface WebhookCreated extends WebhookView {
+  secret: string;
+}
+
+export interface WebhookList {
+  results: WebhookView[];
+}
+
+/** `POST /v1/webhooks/{id}/secret`: how long the previous secret keeps signing; default 86400, 0 to 604800. */
+export interface SecretRotationRequest {
+  previousSecretTtlSeconds?: number;
+}
+
+/** `201` answer of `POST /v1/webhooks/{id}/secret`: the new secret, shown this once. */
+export interface SecretRotated {
+  secret: string;
+  previousSecretExpiresAt: string | null;
+}
+
+/** One attempt to deliver a batch. `id` is its `webhook-id`: the same on every retry of that batch. */
+export interface Delivery {
+  id: string;
+  attemptedAt: string;
+  /** 1 for the first try of the batch, 2 for the first retry... */
+  attempt: number;
+  /** Events in the batch. */
+  events: number;
+  /** The receiver's HTTP status; null when none came (timeout, connection failed). */
+  status: number | null;
+  latencyMs: number;
+  error: string | null;
+  /** The first 256 characters of the receiver's answer. */
+  response: string | null;
+}
+
+/** `200` answer of `GET /v1/webhooks/{id}/deliveries?limit=`: the latest attempts, newest first, and what waits. */
+export interface DeliveryList {
+  results: Delivery[];
+  /** Events queued for this webhook on every shard and not delivered yet. */
+  backlog: number;
+}
+
+// ---- Webhooks: what a receiver gets ----
+
+/**
+ * Who ended a connection: the client (its close frame, or the connection dropped), the backend
+ * (`DELETE /v1/sockets/{id}`), the keepalive sweep, a limit (flood or frame size), a newer connection with the same
+ * id, a failed send, or a restart of the service that dropped the object's connections.
+ */
+export type ClosedBy = 'client' | 'backend' | 'keepalive' | 'limit' | 'replaced' | 'error' | 'restart';
+
+/** The socket an event is about. `user` is the `sub` of the token it was opened with (jwt mode), else null. */
+export interface SocketEventData {
+  id: string;
+  tags: string[];
+  user: string | null;
+  connectedAt: string;
+}
+
+export interface SocketDisconnectedData extends SocketEventData {
+  code: number;
+  reason: string;
+  closedBy: ClosedBy;
+}
+
+/** A text frame the client sent (tenants with `clientMessages: "webhook"`). */
+export interface SocketMessageData extends SocketEventData {
+  data: string;
+}
+
+/** The first socket with the tag connected (occupied), or the last one left (vacated), on any shard of the tenant. */
+export interface TagEventData {
+  tag: string;
+}
+
+interface EventOf<T extends WebhookEventType, D> {
+  /** `evt_...`: unique per event, the same in every retry. */
+  id: string;
+  type: T;
+  /** When it happened. */
+  timestamp: string;
+  data: D;
+}
+
+export type SocketConnectedEvent = EventOf<'socket.connected', SocketEventData>;
+export type SocketDisconnectedEvent = EventOf<'socket.disconnected', SocketDisconnectedData>;
+export type SocketMessageEvent = EventOf<'socket.message', SocketMessageData>;
+export type TagOccupiedEvent = EventOf<'tag.occupied', TagEventData>;
+export type TagVacatedEvent = EventOf<'tag.vacated', TagEventData>;
+
+export type WebhookEvent = SocketConnectedEvent | SocketDisconnectedEvent | SocketMessageEvent | TagOccupiedEvent | TagVacatedEvent;
+
+/**
+ * The JSON body of one delivery (Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature`):
+ * the tenant's name and one or more events, oldest first.
+ */
+export interface WebhookPayload {
+  tenant: string;
+  events: WebhookEvent[];
 }
 
 // ---- Admin API ----
@@ -374,8 +535,13 @@ export const CloseCode = {
   INVALID_TOKEN: 4401,
   /** The tenant does not exist. Never reconnect. */
   TENANT_NOT_FOUND: 4404,
-  /** The client sent more than `ping`s: its socket only receives. Fix the client before reconnecting. */
+  /**
+   * The client sent more than `ping`s (raw mode: its socket only receives), or, with `clientMessages: "webhook"`,
+   * more messages than the flood limit allows. Fix the client before reconnecting.
+   */
   POLICY_VIOLATION: 1008,
+  /** With `clientMessages: "webhook"`: the client sent a frame over 8192 bytes. Fix the client before reconnecting. */
+  MESSAGE_TOO_BIG: 1009,
   /** A send to the socket failed and the server dropped it. Reconnect. */
   SEND_FAILED: 1011,
 } as const;

@@ -2,7 +2,17 @@ import {
   IDEMPOTENCY_KEY_HEADER,
   type BinaryPushResult,
   type ConfigurationUpdate,
-  ConfigurationView,
+  type ConfigurationView,
+  type DeliveryList,
+  type PresenceCounts,
+  type SecretRotated,
+  type SecretRotationRequest,
+  type TagPresence,
+  type WebhookCreated,
+  type WebhookCreateRequest,
+  type WebhookList,
+  type WebhookUpdateRequest,
+  type WebhookView,
   type FieldError,
   type PushRequest,
   type PushResult,
@@ -89,7 +99,7 @@ export class MwsError extends Error {
   }
 }
 
-/** Server-side helper for a tenant's REST API: push messages, manage sockets, configuration and signing keys. */
+/** Server-side helper for a tenant's REST API: push messages, manage sockets, configuration, signing keys and webhooks, ask who is there. */
 export class MwsBackend {
   private readonly baseUrl: string;
   private readonly securityToken: string | undefined;
@@ -142,11 +152,7 @@ export class MwsBackend {
    * of the next page, null on the last. Use `sockets()` to walk every page.
    */
   listSockets(query: SocketListQuery = {}): Promise<SocketPage> {
-    const params = new URLSearchParams();
-    if (query.limit !== undefined) params.set('limit', String(query.limit));
-    if (query.cursor !== undefined && query.cursor !== null && query.cursor !== '') params.set('cursor', query.cursor);
-    const search = params.toString();
-    return this.request('GET', `/v1/sockets${search === '' ? '' : `?${search}`}`);
+    return this.request('GET', `/v1/sockets${listSearch(query)}`);
   }
 
   /**
@@ -199,6 +205,51 @@ export class MwsBackend {
   /** DELETE /v1/signing-keys/{kid}. Throws MwsError 404 `signing_key_not_found` for an unknown kid. */
   async deleteSigningKey(kid: string): Promise<void> {
     await this.request('DELETE', `/v1/signing-keys/${encodeURIComponent(kid)}`);
+  }
+
+  /** POST /v1/webhooks: the receiver's `secret` (`whsec_...`) is shown only in this answer. */
+  createWebhook(request: WebhookCreateRequest): Promise<WebhookCreated> {
+    return this.request('POST', '/v1/webhooks', request);
+  }
+
+  /** GET /v1/webhooks: the tenant's webhooks (at most 5), without secrets. */
+  listWebhooks(): Promise<WebhookList> {
+    return this.request('GET', '/v1/webhooks');
+  }
+
+  getWebhook(id: string): Promise<WebhookView> {
+    return this.request('GET', `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  /** PUT /v1/webhooks/{id}: changes only the fields given; `enabled: true` re-enables a disabled webhook. */
+  updateWebhook(id: string, update: WebhookUpdateRequest): Promise<WebhookView> {
+    return this.request('PUT', `/v1/webhooks/${encodeURIComponent(id)}`, update);
+  }
+
+  async deleteWebhook(id: string): Promise<void> {
+    await this.request('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  /** POST /v1/webhooks/{id}/secret: a new secret; the previous one keeps signing for `previousSecretTtlSeconds` (default a day). */
+  rotateWebhookSecret(id: string, request: SecretRotationRequest = {}): Promise<SecretRotated> {
+    return this.request('POST', `/v1/webhooks/${encodeURIComponent(id)}/secret`, request);
+  }
+
+  /** GET /v1/webhooks/{id}/deliveries: the latest attempts (at most `limit`, default and max 50), newest first. */
+  webhookDeliveries(id: string, query: { limit?: number } = {}): Promise<DeliveryList> {
+    const search = query.limit === undefined ? '' : `?limit=${query.limit}`;
+    return this.request('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries${search}`);
+  }
+
+  /** GET /v1/tags/{tag}: how many sockets have the tag (all shards) and one page of them; pass `cursor` for the next. */
+  tagPresence(tag: string, query: SocketListQuery = {}): Promise<TagPresence> {
+    return this.request('GET', `/v1/tags/${encodeURIComponent(tag)}${listSearch(query)}`);
+  }
+
+  /** GET /v1/presence: connected sockets per tag, up to 100 tags in one call. A tag with a comma cannot be asked here. */
+  presence(tags: readonly string[]): Promise<PresenceCounts> {
+    if (tags.some((tag) => tag.includes(','))) throw new TypeError('MwsBackend.presence: a tag with a comma cannot be queried here; use tagPresence(tag).');
+    return this.request('GET', `/v1/presence?tags=${tags.map(encodeURIComponent).join(',')}`);
   }
 
   private async request<T>(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
@@ -262,6 +313,15 @@ function toBase64(bytes: Uint8Array): string {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(binary);
+}
+
+/** `?limit=&cursor=` of a paged list, or nothing. */
+function listSearch(query: SocketListQuery): string {
+  const params = new URLSearchParams();
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  if (query.cursor !== undefined && query.cursor !== null && query.cursor !== '') params.set('cursor', query.cursor);
+  const search = params.toString();
+  return search === '' ? '' : `?${search}`;
 }
 
 function parseJson(text: string): unknown {

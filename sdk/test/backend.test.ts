@@ -343,3 +343,36 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(value, Date.parse('2030-01-01T00:00:00Z'))).toBe(seconds);
   });
 });
+
+describe('MwsBackend: webhooks and presence', () => {
+  it('manages webhooks with the documented methods, paths and bodies', async () => {
+    answer = { status: 201, body: { id: 'whk_1', secret: 'whsec_x' } };
+    const mws = backend();
+    expect(await mws.createWebhook({ url: 'https://app.example/hooks', events: ['socket.connected'] })).toEqual({ id: 'whk_1', secret: 'whsec_x' });
+    answer = { status: 200, body: {} };
+    await mws.listWebhooks();
+    await mws.getWebhook('whk_1');
+    await mws.updateWebhook('whk_1', { enabled: true });
+    await mws.rotateWebhookSecret('whk_1', { previousSecretTtlSeconds: 60 });
+    await mws.webhookDeliveries('whk_1', { limit: 5 });
+    await mws.deleteWebhook('whk_1');
+    expect(seen.map((s) => [s.method, s.url.replace('/v1/gateways/foo', ''), s.body])).toEqual([
+      ['POST', '/v1/webhooks', '{"url":"https://app.example/hooks","events":["socket.connected"]}'],
+      ['GET', '/v1/webhooks', ''],
+      ['GET', '/v1/webhooks/whk_1', ''],
+      ['PUT', '/v1/webhooks/whk_1', '{"enabled":true}'],
+      ['POST', '/v1/webhooks/whk_1/secret', '{"previousSecretTtlSeconds":60}'],
+      ['GET', '/v1/webhooks/whk_1/deliveries?limit=5', ''],
+      ['DELETE', '/v1/webhooks/whk_1', ''],
+    ]);
+  });
+
+  it('asks presence for one tag with paging, and for several tags in one call', async () => {
+    answer = { status: 200, body: { tag: 'room 1', count: 2, results: [], cursor: null } };
+    expect((await backend().tagPresence('room 1', { limit: 10, cursor: 'c1' })).count).toBe(2);
+    answer = { status: 200, body: { tags: { a: 1, 'b/c': 0 } } };
+    expect(await backend().presence(['a', 'b/c'])).toEqual({ tags: { a: 1, 'b/c': 0 } });
+    expect(seen.map((s) => s.url.replace('/v1/gateways/foo', ''))).toEqual(['/v1/tags/room%201?limit=10&cursor=c1', '/v1/presence?tags=a,b%2Fc']);
+    expect(() => backend().presence(['a,b'])).toThrow(/comma/);
+  });
+});

@@ -8,7 +8,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ApiError } from './errors';
-import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS } from './limits';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS, MAX_USER_LENGTH } from './limits';
 import type { JwtSettings } from '../../sdk/src/protocol';
 
 /** How a tenant in `jwt` mode verifies its end users' tokens. Exactly one of secret, jwks, jwksUrl is set. */
@@ -51,6 +51,8 @@ export async function verifyEndUserToken(token: string, settings: JwtSettings, r
 export interface ConnectClaims {
   socketId: string | null;
   tags: string[];
+  /** `sub`, when it is a string of at most MAX_USER_LENGTH characters. */
+  user: string | null;
   jti: string;
   expiresAt: number;
 }
@@ -83,7 +85,12 @@ export async function verifyConnectToken(token: string, tenant: string, keys: re
   if ((sid !== undefined && typeof sid !== 'string') || (tags !== undefined && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string')))) {
     throw new ApiError(401, 'invalid_claims', 'sid must be a string and tags an array of strings.');
   }
-  return { socketId: sid ?? null, tags: (tags as string[] | undefined) ?? [], jti: String(payload.jti), expiresAt: exp * 1000 };
+  return { socketId: sid ?? null, tags: (tags as string[] | undefined) ?? [], user: userOf(payload), jti: String(payload.jti), expiresAt: exp * 1000 };
+}
+
+/** The user a token speaks for, as events report it: its `sub`, when it is a string of reasonable length. */
+export function userOf(claims: JWTPayload): string | null {
+  return typeof claims.sub === 'string' && claims.sub.length <= MAX_USER_LENGTH ? claims.sub : null;
 }
 
 function remoteKeySet(url: string, cache: Map<string, JWTVerifyGetKey>): JWTVerifyGetKey {

@@ -108,6 +108,44 @@ export const MAX_REMEMBERED_RESERVATIONS = 50_000;
 /** Security tokens already verified, kept in memory (a tenant has at most MAX_SECURITY_TOKENS). */
 export const MAX_VERIFIED_TOKENS = 4;
 
+// ---- Webhooks ----
+
+/** Webhooks one tenant may have. */
+export const MAX_WEBHOOKS = 5;
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 256;
+/** One delivery (connect, send, first bytes of the answer) is given up after this long. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** The most of a receiver's answer kept with a delivery, in characters. */
+export const WEBHOOK_RESPONSE_EXCERPT_CHARS = 256;
+/** Events in one POST: deliveries batch what queued up while the previous POST was in flight. */
+export const MAX_WEBHOOK_BATCH_EVENTS = 100;
+export const MAX_WEBHOOK_BATCH_BYTES = 256 * 1024;
+/** Consecutive POSTs per webhook in one run of the object's alarm; the next run follows at once. */
+export const WEBHOOK_BATCHES_PER_RUN = 20;
+/**
+ * Waits before the 1st, 2nd, ... retry of a failed delivery (each +-20% jitter); the last repeats.
+ * A receiver is retried for WEBHOOK_DISABLE_AFTER_MS before the webhook is disabled.
+ */
+export const WEBHOOK_RETRY_DELAYS_MS = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000];
+export const WEBHOOK_DISABLE_AFTER_MS = 24 * 3_600_000;
+/** Undelivered events one object keeps for one webhook; past it the webhook is disabled and its backlog dropped. */
+export const MAX_WEBHOOK_BACKLOG_EVENTS = 50_000;
+/** Delivery attempts one object remembers per webhook; `GET /v1/webhooks/{id}/deliveries` shows up to this many. */
+export const WEBHOOK_DELIVERIES_KEPT = 50;
+/** After a secret rotation the previous secret still signs (a second signature) this long by default, at most the max. */
+export const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86_400;
+export const MAX_PREVIOUS_SECRET_TTL_SECONDS = 7 * 86_400;
+/** Text frames a client may send upstream (`clientMessages: "webhook"`), in UTF-8 bytes; larger ones close with 1009. */
+export const MAX_CLIENT_MESSAGE_BYTES = 8192;
+/** A socket's `user` (its token's `sub`) is reported up to this length, and as null beyond. */
+export const MAX_USER_LENGTH = 256;
+
+// ---- Presence ----
+
+/** Tags in one `GET /v1/presence?tags=` call. */
+export { MAX_PRESENCE_TAGS } from '../../sdk/src/protocol';
+
 // ---- History and the mws.v2 protocol ----
 
 /** What a tenant keeps when it sets nothing: the last 2 minutes, at most 10,000 messages per shard. */

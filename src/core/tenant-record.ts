@@ -3,7 +3,8 @@ import { historyPolicy, type HistorySettings } from './history-rules';
 import type { JwtSettings, SigningKey } from './jwt';
 import { allShards, SINGLE_SHARD, type ShardLayout } from './shards';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from './limits';
-import type { AccessControl } from './validation';
+import type { AccessControl, ClientMessages } from './validation';
+import type { WebhookRecord } from './webhook-record';
 
 /** What a tenant's own object (shard 0) stores about it. Security tokens are kept only as SHA-256 hashes, newest first. */
 export interface TenantRecord {
@@ -19,6 +20,8 @@ export interface TenantRecord {
   reach?: number;
   /** When the shard count last changed (epoch ms). */
   resizedAt?: number;
+  webhooks?: WebhookRecord[];
+  clientMessages?: ClientMessages;
   /** What the tenant chose for history; defaults and the operator's caps apply on top (historyPolicy). */
   history?: Partial<HistorySettings>;
 }
@@ -32,6 +35,8 @@ export interface ShardRecord {
   layout: ShardLayout;
   limits: Partial<TenantLimits>;
   signingKeys: SigningKey[];
+  webhooks?: WebhookRecord[];
+  clientMessages?: ClientMessages;
   history?: Partial<HistorySettings>;
 }
 
@@ -59,7 +64,8 @@ export function shardRecordFor(tenant: TenantRecord, shard: number): ShardRecord
     layout: layoutOf(tenant),
     limits: tenant.limits ?? {},
     signingKeys: tenant.signingKeys ?? [],
-    history: tenant.history ?? {},
+    webhooks: tenant.webhooks ?? [],
+    clientMessages: tenant.clientMessages ?? 'ignore',
   };
 }
 
@@ -84,6 +90,7 @@ export function configurationView(tenant: TenantRecord): ConfigurationView {
     jwt: tenant.jwt === undefined ? null : ({ ...jwt, ...(secret !== undefined ? { secret: 'configured' } : {}) } as ConfigurationView['jwt']),
     limits: limitsOf(tenant),
     shards: layoutOf(tenant).shards,
+    clientMessages: tenant.clientMessages ?? 'ignore',
     history: historySettingsOf(tenant),
   };
 }

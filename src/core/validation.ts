@@ -20,14 +20,16 @@ import { decodeCursor, type Cursor } from './shards';
 
 import {
   ACCESS_CONTROL_MODES,
+  CLIENT_MESSAGES_MODES,
   type AccessControl,
+  type ClientMessages,
   type ConfigurationUpdate as WireConfigurationUpdate,
   type Receivers,
   type SocketRequest,
   type TenantCreateRequest,
 } from '../../sdk/src/protocol';
 
-export type { AccessControl, Receivers, SocketRequest, TenantCreateRequest };
+export type { AccessControl, ClientMessages, Receivers, SocketRequest, TenantCreateRequest };
 
 /** A push as the service handles it: `data` text, or the bytes `dataBase64` carried. */
 export interface PushRequest {
@@ -126,18 +128,22 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
 }
 
 /**
- * Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. `jwt.jwksUrl` must be https, or
+ * Validates `PUT /v1/configuration`: `accessControl`, `jwt` settings and/or `clientMessages`. `jwt.jwksUrl` must be https, or
  * http on a loopback host when the deployment allows it for local development.
  */
 export function parseConfiguration(body: unknown, options: { loopbackHttpJwks: boolean }): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  if (obj.accessControl === undefined && obj.jwt === undefined && obj.history === undefined) {
-    errors.add('required', 'accessControl', 'Give accessControl, jwt and/or history.');
+  if (obj.accessControl === undefined && obj.jwt === undefined && obj.clientMessages === undefined && obj.history === undefined) {
+    errors.add('required', 'accessControl', 'Give accessControl, jwt, clientMessages and/or history.');
   }
   const update: ConfigurationUpdate = {};
   if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
   if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt, options.loopbackHttpJwks);
+  if (obj.clientMessages !== undefined) {
+    if ((CLIENT_MESSAGES_MODES as readonly unknown[]).includes(obj.clientMessages)) update.clientMessages = obj.clientMessages as ClientMessages;
+    else errors.add('invalid_value', 'clientMessages', 'clientMessages must be "ignore" or "webhook".');
+  }
   if (obj.history !== undefined) update.history = parseHistorySettings(errors, obj.history);
   errors.throwIfAny();
   return update;

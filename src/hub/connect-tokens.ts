@@ -10,6 +10,7 @@ import type { Placement } from './tenant-store';
 export interface Grant {
   id: string;
   tags: string[];
+  user: string | null;
 }
 
 interface Reservation extends Grant {
@@ -47,11 +48,12 @@ export class ConnectTokens {
     const tokenHash = await hashToken(token);
     if (generation !== this.generation) return false;
     this.sql().exec(
-      'INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)',
+      'INSERT INTO reservations (token_hash, socket_id, tags, expires_at, user) VALUES (?, ?, ?, ?, ?)',
       tokenHash,
       grant.id,
       JSON.stringify(grant.tags),
       expiresAt,
+      grant.user,
     );
     if (this.remembered.size < MAX_REMEMBERED_RESERVATIONS) this.remembered.set(token, { ...grant, expiresAt });
     return true;
@@ -81,7 +83,7 @@ export class ConnectTokens {
     const until = claims.expiresAt + JWT_CLOCK_TOLERANCE_SECONDS * 1000;
     if (!this.spendJti(claims.jti, until)) return null;
     if (claims.socketId !== null && placement.layout.previous.length > 0 && !(await spendElsewhere(claims.jti, claims.socketId, until))) return null;
-    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
+    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags, user: claims.user };
   }
 
   /** The grant of an unexpired, unused opaque token, spending it; null otherwise. */
@@ -98,7 +100,7 @@ export class ConnectTokens {
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
     if (this.redeemed.size === 0) setTimeout(() => void this.flush(), 0);
     this.redeemed.add(token);
-    return { id: reservation.id, tags: reservation.tags };
+    return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
 
   /** Records a backend-minted token's `jti` until `until` (epoch ms); false when it was used before. */
@@ -126,8 +128,11 @@ export class ConnectTokens {
   private sql(): SqlStorage {
     if (!this.tablesReady) {
       this.storage.sql.exec(
-        'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL)',
+        'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL, user TEXT)',
       );
+      // Objects created before sockets carried their user have the table without the column.
+      const hasUser = this.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pragma_table_info('reservations') WHERE name = 'user'").one().n;
+      if (hasUser === 0) this.storage.sql.exec('ALTER TABLE reservations ADD COLUMN user TEXT');
       this.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_connect_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
       this.tablesReady = true;
     }
@@ -136,9 +141,12 @@ export class ConnectTokens {
 
   private stored(tokenHash: string): Reservation | null {
     const row = this.sql()
-      .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
+      .exec<{ socket_id: string; tags: string; expires_at: number; user: string | null }>(
+        'SELECT socket_id, tags, expires_at, user FROM reservations WHERE token_hash = ?',
+        tokenHash,
+      )
       .toArray()[0];
-    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
+    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at, user: row.user };
   }
 
   private async flush(): Promise<void> {

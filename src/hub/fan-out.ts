@@ -56,13 +56,13 @@ export async function fanOut(shards: ShardCalls, tenant: TenantRecord, receivers
   return sent;
 }
 
-/** Connected sockets, a page at a time, shard after shard, in id order within a shard. */
-export async function listPage(shards: ShardCalls, tenant: TenantRecord, limit: number, cursor: Cursor | null): Promise<SocketPage> {
+/** Connected sockets (with `tag`, when given), a page at a time, shard after shard, in id order within a shard. */
+export async function listPage(shards: ShardCalls, tenant: TenantRecord, limit: number, cursor: Cursor | null, tag?: string): Promise<SocketPage> {
   const collected: { shard: number; info: SocketInfo }[] = [];
   for (const shard of allShards(layoutOf(tenant))) {
     if (cursor !== null && shard < cursor.shard) continue;
     const after = cursor !== null && shard === cursor.shard ? cursor.after : '';
-    const page = await shards.one(tenant.name, shard, (hub) => hub.shardList(after, limit + 1 - collected.length));
+    const page = await shards.one(tenant.name, shard, (hub) => hub.shardList(after, limit + 1 - collected.length, tag));
     collected.push(...page.map((info) => ({ shard, info })));
     if (collected.length > limit) break;
   }

@@ -3,7 +3,7 @@ import type { ResumeFailedFrame } from '../../sdk/src/protocol';
 import { messageFrame } from '../core/frames';
 import { reaches, RESUME_FAILURE_MESSAGES } from '../core/history-rules';
 import { REPLAY_BATCH_ROWS, V2_WINDOW_BYTES } from '../core/limits';
-import type { SocketAttachment, V2Attachment } from './attachment';
+import type { SocketAttachment, SocketDetails } from './attachment';
 import { CloseCode, closeQuietly } from './close-codes';
 import type { History, StoredMessage } from './history';
 import type { Sockets, V2Sender } from './sockets';
@@ -41,7 +41,7 @@ export class FlowControl {
     let state = this.states.get(ws);
     if (state === undefined) {
       const attachment = ws.deserializeAttachment() as SocketAttachment;
-      state = typeof attachment === 'number' ? null : this.restore(ws, attachment);
+      state = typeof attachment === 'number' || attachment.v2 !== true ? null : this.restore(ws, attachment);
       this.states.set(ws, state);
     }
     return state;
@@ -122,12 +122,12 @@ export class FlowControl {
     state.paused = paused;
     state.cursor = cursor;
     if (!changed) return;
-    const attachment: V2Attachment = paused ? { at: state.connectedAt, v2: true, paused: cursor } : { at: state.connectedAt, v2: true };
-    ws.serializeAttachment(attachment);
+    const { paused: _was, ...rest } = ws.deserializeAttachment() as SocketDetails;
+    ws.serializeAttachment({ ...rest, ...(paused ? { paused: cursor } : {}) } satisfies SocketDetails);
   }
 
-  private restore(ws: WebSocket, attachment: V2Attachment): V2Socket {
-    const { id, tags } = this.sockets.identity(ws);
+  private restore(ws: WebSocket, attachment: SocketDetails): V2Socket {
+    const { id, tags } = this.sockets.snapshot(ws);
     return { id, tags, connectedAt: attachment.at, window: new FlowWindow(V2_WINDOW_BYTES), paused: attachment.paused !== undefined, cursor: attachment.paused ?? 0 };
   }
 

@@ -12,9 +12,13 @@ export type ShardApi = Pick<
   | 'shardReplace'
   | 'shardSpendJti'
   | 'shardCount'
+  | 'shardCountTags'
   | 'shardCountsInUse'
   | 'shardAdopt'
   | 'shardWipe'
+  | 'shardDeliveries'
+  | 'shardTagReports'
+  | 'shardDisableWebhook'
 >;
 
 /** Calls shard methods of one tenant: on this object directly for its own shard, through a stub for the others. */

@@ -1,7 +1,9 @@
 import { DurableObject } from 'cloudflare:workers';
+import type { DeliveryList, PresenceCounts } from '../../sdk/src/protocol';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
 import { ApiError, settle, type Outcome } from '../core/errors';
+import { userOf } from '../core/jwt';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
 import { countsInUse, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
@@ -9,10 +11,13 @@ import type { IdempotencyClaim } from '../core/idempotency-key';
 import { configurationView, layoutOf, limitsOf, tenantInfo, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
+import { AlarmSchedule } from './alarm';
 import { CloseCode } from './close-codes';
-import { ConnectTokens } from './connect-tokens';
+import { ConnectTokens, type Grant } from './connect-tokens';
+import { EventPipeline } from './event-pipeline';
 import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
 import { IdempotencyKeys } from './idempotency';
+import { presenceCounts, tagPresence, type TagChange, type TagPresence } from './presence';
 import { Publisher, type OutboundMessage, type Published } from './publish';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
@@ -20,6 +25,7 @@ import { ShardDelivery } from './shard-delivery';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
 import { upgrade, type UpgradeParts } from './upgrade';
+import type { WebhookCommand } from './webhooks';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
@@ -34,11 +40,12 @@ export interface Reservation {
 }
 
 /**
- * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
- * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
- * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
- * Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to Publisher
- * and fan-out, a shard's delivery (history, mws.v2, flow control) to ShardDelivery, tokens to ConnectTokens.
+ * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations,
+ * hibernatable WebSockets and the webhook outbox. Shard 0 answers every REST call and fans out to the other shards;
+ * a one-shard tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never
+ * throw. Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to
+ * Publisher and fan-out, a shard's delivery (history, mws.v2, flow control) to ShardDelivery, tokens to
+ * ConnectTokens, webhooks (events, outbox, management) to EventPipeline.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -50,7 +57,8 @@ export class TenantHub extends DurableObject<Env> {
   private readonly keys: IdempotencyKeys;
   private readonly publisher: Publisher;
   private readonly limiter = new RateLimiter();
-  private alarmKnownSet = false;
+  private readonly alarms: AlarmSchedule;
+  private readonly pipeline: EventPipeline;
   private readonly upgradeParts: UpgradeParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -59,14 +67,16 @@ export class TenantHub extends DurableObject<Env> {
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
-    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs);
-    this.sockets = new Sockets(ctx, () => this.where());
+    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs, () => this.pipeline.settingsChanged());
+    this.alarms = new AlarmSchedule(ctx.storage, () => this.store.placement() !== null);
+    this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
+    this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
     this.connectTokens = new ConnectTokens(ctx.storage);
     // History ages out on the alarm even when no socket keeps it running.
-    const setAlarm = (): void => void (this.alarmKnownSet ? undefined : this.ensureAlarm());
-    this.delivery = new ShardDelivery(ctx.storage, this.sockets, this.store, this.config.keepaliveIntervalMs, () => this.where(), setAlarm);
+    this.delivery = new ShardDelivery(ctx.storage, this.sockets, this.store, this.config.keepaliveIntervalMs, () => this.where(), () => void this.ensureAlarm());
     this.keys = new IdempotencyKeys(ctx.storage);
     this.publisher = new Publisher(this.shards, this.keys);
+    this.pipeline.reconcile();
     const { store, sockets, connectTokens, limiter, shards } = this;
     const v2 = this.delivery.v2;
     this.upgradeParts = { store, sockets, connectTokens, limiter, shards, v2, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
@@ -144,10 +154,11 @@ export class TenantHub extends DurableObject<Env> {
       const { tenant, principal } = await this.store.authorize(bearer, action);
       const id = request.id ?? crypto.randomUUID();
       const tags = principal.kind === 'user' ? subjectTags(principal.claims, tenant.jwt) : request.tags;
+      const user = principal.kind === 'user' ? userOf(principal.claims) : null;
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt)))) {
+      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, { id, tags, user }, expiresAt)))) {
         throw new ApiError(404, 'tenant_not_found', 'No such tenant.');
       }
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
@@ -193,6 +204,19 @@ export class TenantHub extends DurableObject<Env> {
     return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
   }
 
+  /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
+  manageWebhooks(bearer: string | null, command: WebhookCommand): Promise<Outcome<unknown>> {
+    return settle(async () => this.pipeline.manage((await this.store.authorize(bearer, 'manage')).tenant, command));
+  }
+
+  tagPresence(bearer: string | null, tag: string, limit: number, cursor: Cursor | null): Promise<Outcome<TagPresence>> {
+    return settle(async () => tagPresence(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
+  }
+
+  presence(bearer: string | null, tags: string[]): Promise<Outcome<PresenceCounts>> {
+    return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tags) }));
+  }
+
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
 
   /**
@@ -204,15 +228,33 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
-  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<boolean> {
-    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, { id, tags }, expiresAt))) return false;
+  async shardReserve(secret: string, grant: Grant, expiresAt: number): Promise<boolean> {
+    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, grant, expiresAt))) return false;
     await this.ensureAlarm();
     return true;
   }
 
-  /** Up to `limit` open sockets with ids after `after`, in id order. */
-  shardList(after: string, limit: number): SocketInfo[] {
-    return this.sockets.list(after, limit);
+  /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
+  shardList(after: string, limit: number, tag?: string): SocketInfo[] {
+    return this.sockets.list(after, limit, tag);
+  }
+
+  shardCountTags(tags: string[]): number[] {
+    return this.sockets.countTags(tags);
+  }
+
+  shardDeliveries(webhookId: string, limit: number): DeliveryList {
+    return this.pipeline.deliveries(webhookId, limit);
+  }
+
+  /** Shard 0: another shard's tags became occupied or vacant. */
+  shardTagReports(shard: number, changes: (TagChange & { seq: number })[]): void {
+    this.pipeline.applyTagReports(shard, changes);
+  }
+
+  /** Shard 0: a shard gave up delivering to a webhook. */
+  shardDisableWebhook(webhookId: string, reason: string): Promise<void> {
+    return this.pipeline.disable(webhookId, reason);
   }
 
   shardGet(id: string): SocketInfo | null {
@@ -221,12 +263,12 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Closes the sockets with this id (4001); returns how many. */
   shardClose(id: string): number {
-    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend');
+    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend', 'backend');
   }
 
   /** Closes this shard's sockets with this id (4003): a newer connection with the id was accepted on another shard. */
   shardReplace(id: string): number {
-    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
+    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id', 'replaced');
   }
 
   /** Records a connect token's `jti` here; false when it was recorded before. A shard without a tenant never had it. */
@@ -255,9 +297,9 @@ export class TenantHub extends DurableObject<Env> {
   /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
     this.store.forget();
-    for (const part of [this.connectTokens, this.delivery, this.keys]) part.forget();
+    for (const part of [this.connectTokens, this.pipeline, this.delivery, this.keys]) part.forget();
     this.limiter.reset();
-    this.alarmKnownSet = false;
+    this.alarms.forget();
     this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
     try {
       await this.ctx.storage.deleteAlarm();
@@ -275,12 +317,12 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (!this.delivery.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws);
+    if (!this.delivery.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws, message);
   }
 
-  override webSocketClose(ws: WebSocket, code: number): void {
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
     this.delivery.v2.onGone(ws);
-    this.sockets.onClientClose(ws, code);
+    this.sockets.onClientClose(ws, code, reason);
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
@@ -289,23 +331,26 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   /**
-   * The keepalive sweep: closes stale sockets, forgets expired tokens, trims history (renewing its lease while mws.v2
-   * sockets stay) and (shard 0) earlier shard counts no socket uses any more; stops when nothing is left to watch.
+   * The object's one alarm, at the earliest of its due times: housekeeping (the keepalive sweep closes stale sockets
+   * and forgets expired tokens; history is trimmed, its lease renewed while mws.v2 sockets stay; shard 0 forgets
+   * earlier shard counts no socket uses) and the webhook outbox.
    */
   override async alarm(): Promise<void> {
-    this.alarmKnownSet = false;
     if (this.store.placement() === null) return;
     const now = Date.now();
-    const open = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
-    const pending = this.connectTokens.purgeExpired(now);
-    const sweepAt = nextSweepAt(now, this.config.keepaliveIntervalMs, open, pending, this.delivery.sweep(now));
-    const settleAt = await this.store.settleLayout(now);
-    if (this.store.placement() === null) return;
-    const next = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
-    if (next !== null) {
-      await this.ctx.storage.setAlarm(next);
-      this.alarmKnownSet = true;
+    const outboxDueAt = this.pipeline.nextDueAt();
+    // Housekeeping when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
+    const housekeeping = this.alarms.begin(now).housekeepingDue || outboxDueAt === null || outboxDueAt > now;
+    let nextHousekeeping: number | null | 'not run' = 'not run';
+    if (housekeeping) {
+      const interval = this.config.keepaliveIntervalMs;
+      const sweepAt = nextSweepAt(now, interval, this.sockets.sweep(now, interval), this.connectTokens.purgeExpired(now), this.delivery.sweep(now));
+      const settleAt = await this.store.settleLayout(now);
+      nextHousekeeping = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
     }
+    const outboxNext = await this.pipeline.deliverDue(now, this.where());
+    if (this.store.placement() === null) return;
+    await this.alarms.end(nextHousekeeping, outboxNext);
   }
 
   // ---- internals ----
@@ -316,13 +361,14 @@ export class TenantHub extends DurableObject<Env> {
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
   }
 
-  private async ensureAlarm(): Promise<void> {
-    if (this.alarmKnownSet) return;
-    const alarm = await this.ctx.storage.getAlarm();
-    // Erased meanwhile: an alarm would be all that is left of the tenant.
-    if (this.store.placement() === null) return;
-    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
-    this.alarmKnownSet = true;
+  /** Makes sure housekeeping (the sweep) runs within one keepalive interval. */
+  private ensureAlarm(): Promise<void> {
+    return this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
+  }
+
+  /** Events were queued: run the alarm by `at` to deliver them. */
+  private wakeBy(at: number): void {
+    this.alarms.wakeBy(at).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
   }
 }
 

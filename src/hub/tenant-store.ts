@@ -16,7 +16,8 @@ import {
   type TenantRecord,
 } from '../core/tenant-record';
 import { hashToken, randomToken } from '../core/tokens';
-import type { AccessControl, ConfigurationUpdate } from '../core/validation';
+import type { AccessControl, ClientMessages, ConfigurationUpdate } from '../core/validation';
+import type { WebhookRecord } from '../core/webhook-record';
 import type { ShardCalls } from './shard-calls';
 
 /** Where this object stands in its tenant: shard 0 holds the tenant record, shard k > 0 a copy of what it needs. */
@@ -28,11 +29,22 @@ export interface Placement {
   layout: ShardLayout;
   limits: TenantLimits;
   signingKeys: SigningKey[];
+  webhooks: WebhookRecord[];
+  clientMessages: ClientMessages;
   /** What this shard's history keeps: the tenant's settings within the operator's caps. */
   history: HistoryPolicy;
 }
 
+/** What this object needs to raise webhook events. */
+export interface EventSettings {
+  shard: number;
+  webhooks: WebhookRecord[];
+  clientMessages: ClientMessages;
+}
+
 const TENANT_KEY = 'tenant';
+/** One shared empty list, so subscriptions computed for "no webhooks" are cached once. */
+const NO_WEBHOOKS: WebhookRecord[] = [];
 const SHARD_KEY = 'shard';
 
 /**
@@ -60,6 +72,8 @@ export class TenantStore {
     private readonly storage: DurableObjectStorage,
     private readonly shards: ShardCalls,
     private readonly connectTokenTtlMs: number,
+    /** Called after this object's record changed (saved on shard 0, adopted on shard k). */
+    private readonly changed: () => void = () => undefined,
   ) {}
 
   tenant(): TenantRecord | null {
@@ -87,13 +101,40 @@ export class TenantStore {
     const tenant = this.tenant();
     if (tenant !== null) {
       const limits = limitsOf(tenant);
-      return { tenant: tenant.name, createdAt: tenant.createdAt, shard: 0, layout: layoutOf(tenant), limits, signingKeys: tenant.signingKeys ?? [], history: historyPolicy(tenant.history, limits) };
+      return {
+        tenant: tenant.name,
+        createdAt: tenant.createdAt,
+        shard: 0,
+        layout: layoutOf(tenant),
+        limits,
+        signingKeys: tenant.signingKeys ?? [],
+        webhooks: tenant.webhooks ?? NO_WEBHOOKS,
+        clientMessages: tenant.clientMessages ?? 'ignore',
+        history: historyPolicy(tenant.history, limits),
+      };
     }
-    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
-    const shard = this.shardRecordCache;
+    const shard = this.shardRecord();
     if (shard === null) return null;
     const limits = limitsOf(shard);
-    return { tenant: shard.tenant, createdAt: shard.createdAt, shard: shard.shard, layout: shard.layout, limits, signingKeys: shard.signingKeys, history: historyPolicy(shard.history, limits) };
+    return {
+      tenant: shard.tenant,
+      createdAt: shard.createdAt,
+      shard: shard.shard,
+      layout: shard.layout,
+      limits,
+      signingKeys: shard.signingKeys,
+      webhooks: shard.webhooks ?? NO_WEBHOOKS,
+      clientMessages: shard.clientMessages ?? 'ignore',
+      history: historyPolicy(shard.history, limits),
+    };
+  }
+
+  /** This object's shard number and what it needs to raise webhook events; without building a whole placement. */
+  eventSettings(): EventSettings | null {
+    const tenant = this.tenant();
+    if (tenant !== null) return { shard: 0, webhooks: tenant.webhooks ?? NO_WEBHOOKS, clientMessages: tenant.clientMessages ?? 'ignore' };
+    const shard = this.shardRecord();
+    return shard === null ? null : { shard: shard.shard, webhooks: shard.webhooks ?? NO_WEBHOOKS, clientMessages: shard.clientMessages ?? 'ignore' };
   }
 
   /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
@@ -267,11 +308,27 @@ export class TenantStore {
     });
   }
 
+  /** Changes the tenant's webhooks: `edit` gets the current record and returns the new list and the answer. */
+  changeWebhooks<T>(edit: (tenant: TenantRecord) => { webhooks: WebhookRecord[]; result: T }): Promise<T> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const { webhooks, result } = edit(tenant);
+      await this.save({ ...tenant, webhooks });
+      return result;
+    });
+  }
+
   /** Stores what shard k needs to know about its tenant (called on shard k by shard 0). */
   adopt(record: ShardRecord): void {
     this.storage.kv.put(SHARD_KEY, record);
     this.shardRecordCache = record;
     this.placementCache = undefined;
+    this.changed();
+  }
+
+  private shardRecord(): ShardRecord | null {
+    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
+    return this.shardRecordCache;
   }
 
   /** Forgets the tenant at once, as its storage is being erased: from now on this object has no tenant. */
@@ -302,6 +359,7 @@ export class TenantStore {
     this.tenantCache = record;
     this.placementCache = undefined;
     this.verifiedSecurityTokens.clear();
+    this.changed();
     const others = shardsEverUsed(record).filter((k) => k !== 0);
     await this.shards.each(record.name, others, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
   }

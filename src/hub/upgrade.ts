@@ -66,7 +66,7 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   const v2 = chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL;
   const client = v2
     ? await hub.v2.open(redemption, new URL(request.url).searchParams.get('resume'), placement.tenant, placement.shard)
-    : (hub.sockets.accept(redemption.id, redemption.tags, Date.now(), (older) => hub.v2.onGone(older))?.client ?? null);
+    : (hub.sockets.accept(redemption.id, redemption.tags, redemption.user, { onReplaced: (older) => hub.v2.onGone(older) })?.client ?? null);
   if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
   await replaceElsewhere(hub, placement, redemption.id);
   await hub.ensureAlarm();

@@ -4,8 +4,8 @@ import { resumeVerdict, RESUME_FAILURE_MESSAGES, type ClaimedPosition, type Resu
 import { V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, V2_WINDOW_BYTES } from '../core/limits';
 import { parseResumeParam, peekPosition, signPosition, tagsDigest, verifyPosition } from '../core/positions';
 import { countInWindow, type Window } from '../core/rate-limit';
-import type { V2Attachment } from './attachment';
 import { CloseCode, closeQuietly } from './close-codes';
+import type { Grant } from './connect-tokens';
 import type { FlowControl } from './flow-control';
 import type { History } from './history';
 import type { Sockets } from './sockets';
@@ -15,12 +15,6 @@ type Claim = { position: ClaimedPosition } | { ok: false; reason: ResumeFailure;
 /** An unverifiable position from an earlier epoch says so; anything else unverifiable is invalid. */
 function failure(claim: { reason: ResumeFailure; epoch?: string }, epoch: string): { ok: false; reason: ResumeFailure } {
   return { ok: false, reason: claim.epoch !== undefined && claim.epoch !== epoch ? 'epoch_changed' : claim.reason };
-}
-
-/** A socket id with its tags, as a connect token grants them. */
-interface Grant {
-  id: string;
-  tags: string[];
 }
 
 /**
@@ -50,8 +44,7 @@ export class V2Protocol {
     const token = await signPosition(key, { tenant, shard, epoch: started.epoch, id: grant.id, tags: digest, from });
 
     const stream = this.history.startForV2(Date.now());
-    const attachment: V2Attachment = { at: now, v2: true };
-    const accepted = this.sockets.accept(grant.id, grant.tags, attachment, (older) => this.onGone(older));
+    const accepted = this.sockets.accept(grant.id, grant.tags, grant.user, { v2: true, onReplaced: (older) => this.onGone(older) });
     if (accepted === null) return null;
     const { client, server } = accepted;
     const state = this.flow.adopt(server, grant.id, grant.tags, now);
@@ -78,18 +71,19 @@ export class V2Protocol {
     return client;
   }
 
-  /** A frame from a client; returns false when the socket is not mws.v2 (raw handling applies). */
+  /**
+   * A frame from a client: an ack of a mws.v2 socket is this protocol's (at most V2_CLIENT_FRAMES_PER_WINDOW per window,
+   * then 1008). Returns false for anything else, which is then a client message as on a raw socket (ignored, or
+   * forwarded with `clientMessages: "webhook"`).
+   */
   onMessage(ws: WebSocket, message: string | ArrayBuffer): boolean {
     const state = this.flow.stateOf(ws);
-    if (state === null) return false;
+    const frame = state === null || typeof message !== 'string' ? null : parseClientFrame(message);
+    if (state === null || frame === null) return false;
     const counted = countInWindow(this.frameWindows.get(ws), V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, Date.now());
     this.frameWindows.set(ws, counted.window);
-    const frame = typeof message === 'string' ? parseClientFrame(message) : null;
-    if (counted.exceeded || frame === null) {
-      closeQuietly(ws, CloseCode.POLICY_VIOLATION, counted.exceeded ? 'policy violation: too many frames; ack less often' : 'policy violation: mws.v2 clients send only acks and "ping"');
-      return true;
-    }
-    this.flow.ack(ws, state, frame.seq);
+    if (counted.exceeded) closeQuietly(ws, CloseCode.POLICY_VIOLATION, 'policy violation: too many acks; ack once per quarter window');
+    else this.flow.ack(ws, state, frame.seq);
     return true;
   }
 

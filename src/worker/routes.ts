@@ -17,7 +17,16 @@ import {
   parseSocketRequest,
   parseTenantCreate,
 } from '../core/validation';
+import {
+  parseDeliveriesQuery,
+  parsePresenceQuery,
+  parseSecretRotation,
+  parseTagParam,
+  parseWebhookCreate,
+  parseWebhookUpdate,
+} from '../core/webhook-validation';
 import type { TenantHub } from '../hub/tenant-hub';
+import type { WebhookCommand } from '../hub/webhooks';
 import { requireAdmin } from './admin-auth';
 import { withCors } from './cors';
 
@@ -65,6 +74,9 @@ const tenantNameParam = (request: IRequest): string => {
   if (!isValidTenantName(name)) throw tenantNotFound(name);
   return name;
 };
+
+const webhooks = async (request: IRequest, ctx: RouteContext, command: WebhookCommand): Promise<unknown> =>
+  unwrap(await hub(ctx).manageWebhooks(bearerToken(request), command));
 
 /**
  * Reads a request's input (body, query, path), but when it is wrong, answers first what `refusal` would: a request
@@ -165,6 +177,36 @@ tenantRouter
   .post('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).createSigningKey(bearerToken(request))), { status: 201 }))
   .get('/v1/signing-keys', async (request, ctx) => json(unwrap(await hub(ctx).listSigningKeys(bearerToken(request)))))
   .delete('/v1/signing-keys/:kid', async (request, ctx) => json(unwrap(await hub(ctx).deleteSigningKey(bearerToken(request), param(request, 'kid')))))
+  .post('/v1/webhooks', async (request, ctx) => {
+    const read = async () => parseWebhookCreate(await readJsonBody(request), ctx.config.allowHttpWebhooks);
+    const create = await input(read, mayCall(request, ctx, 'manage'));
+    return json(await webhooks(request, ctx, { kind: 'create', input: create }), { status: 201 });
+  })
+  .get('/v1/webhooks', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'list' })))
+  .get('/v1/webhooks/:id', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'get', id: param(request, 'id') })))
+  .put('/v1/webhooks/:id', async (request, ctx) => {
+    const update = await input(async () => parseWebhookUpdate(await readJsonBody(request), ctx.config.allowHttpWebhooks), mayCall(request, ctx, 'manage'));
+    return json(await webhooks(request, ctx, { kind: 'update', id: param(request, 'id'), update }));
+  })
+  .delete('/v1/webhooks/:id', async (request, ctx) => json(await webhooks(request, ctx, { kind: 'delete', id: param(request, 'id') })))
+  .post('/v1/webhooks/:id/secret', async (request, ctx) => {
+    const read = async () => parseSecretRotation(await readJsonBody(request, { emptyAs: {} }));
+    const { previousSecretTtlSeconds } = await input(read, mayCall(request, ctx, 'manage'));
+    return json(await webhooks(request, ctx, { kind: 'rotate', id: param(request, 'id'), previousSecretTtlSeconds }), { status: 201 });
+  })
+  .get('/v1/webhooks/:id/deliveries', async (request, ctx) => {
+    const { limit } = await input(() => parseDeliveriesQuery(new URL(request.url).searchParams), mayCall(request, ctx, 'manage'));
+    return json(await webhooks(request, ctx, { kind: 'deliveries', id: param(request, 'id'), limit }));
+  })
+  .get('/v1/tags/:tag', async (request, ctx) => {
+    const read = () => ({ tag: parseTagParam(param(request, 'tag')), ...parseListQuery(new URL(request.url).searchParams) });
+    const { tag, limit, cursor } = await input(read, mayCall(request, ctx, 'manage'));
+    return json(unwrap(await hub(ctx).tagPresence(bearerToken(request), tag, limit, cursor)));
+  })
+  .get('/v1/presence', async (request, ctx) => {
+    const { tags } = await input(() => parsePresenceQuery(new URL(request.url).searchParams), mayCall(request, ctx, 'manage'));
+    return json(unwrap(await hub(ctx).presence(bearerToken(request), tags)));
+  })
   .all(
     '*',
     noRoute(tenantRouter, (path, ctx) =>

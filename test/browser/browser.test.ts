@@ -1,13 +1,17 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, startWranglerDev, type Server } from '../support/launcher';
+import { runConsoleFirstTimeFlow } from './console-flow';
 import { launchChromium, type Chromium } from './support/chromium';
 import { startStaticServer, type StaticServer } from './support/static-server';
 
 // One wrangler dev, one static origin and one Chromium for the whole file: the machine may have few cores.
 const ADMIN_TOKEN = 'browser-test-admin-token';
+const run = promisify(execFile);
 const TENANT = 'acme';
 /** Found by support/setup.ts; null when this machine has no Chromium (the tests are then skipped). */
 const chromiumPath = inject('chromiumPath');
@@ -36,6 +40,16 @@ async function tenantApi(method: string, path: string, body?: unknown): Promise<
   return json;
 }
 
+async function createTenant(name: string): Promise<{ securityToken: string }> {
+  const res = await fetch(`${wrangler!.origin}/admin/tenants`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { securityToken: string };
+}
+
 describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
   beforeAll(async () => {
     persistTo = await mkdtemp(join(tmpdir(), 'mws-browser-state-'));
@@ -54,13 +68,7 @@ describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
     const failed = started.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
     port = wrangler!.port;
-    const res = await fetch(`${wrangler!.origin}/admin/tenants`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: TENANT }),
-    });
-    expect(res.status).toBe(201);
-    securityToken = ((await res.json()) as { securityToken: string }).securityToken;
+    securityToken = (await createTenant(TENANT)).securityToken;
   }, 120_000);
 
   afterAll(async () => {
@@ -95,50 +103,61 @@ describe.skipIf(chromiumPath === null)('in a real Chromium', () => {
     await Promise.all([sender.close(), receiver.close()]);
   });
 
-  it('lets a user paste a token in the console, create and connect a socket, push to its tag and see the message arrive', async () => {
+  it('guides a first-time user through the console: errors next to the action, defaults that deliver, a live list and timed messages', async () => {
+    const tenant = 'first-hour';
+    const { securityToken: token } = await createTenant(tenant);
+    const seen = await runConsoleFirstTimeFlow({ context: browser!.context, consoleUrl: `http://${tenant}.localhost:${port}/console`, tenant, securityToken: token });
+    expect(seen).toEqual({ pageErrors: [], notFound: [] });
+  });
+
+  it("drops the console's connection for 10 s, then shows what was pushed meanwhile, once each, with seq and id", async () => {
     const page = await browser!.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${tenantHost()}/console`);
-    expect(new URL(page.url()).pathname).toBe('/console/');
-    await expect(page.title()).resolves.toBe('MWS console');
-
+    await page.goto(`${tenantHost()}/console/`);
     await page.fill('#token', securityToken);
-    await page.fill('#tags', 'console-demo, news');
+    await page.fill('#tags', 'drop-demo');
+    await page.locator('#create-socket:not([disabled])').waitFor();
     await page.click('#create-socket');
-    await page.locator('#uri', { hasText: 'ws://' }).waitFor();
-    const socketId = (await page.textContent('#created-id')) ?? '';
-    expect(socketId).not.toBe('');
-
     await page.click('#connect');
     await page.locator('#status', { hasText: /^connected$/ }).waitFor();
+    await tenantApi('POST', '/v1/messages', { data: 'before the drop', receivers: { sockets: null, tags: ['drop-demo'] } });
+    await page.locator('#messages li', { hasText: 'before the drop' }).waitFor();
 
-    await page.fill('#push-data', 'hello from the console');
-    await page.fill('#push-tags', 'console-demo');
-    await page.click('#push');
-    await page.locator('#push-result', { hasText: 'sent to 1 socket(s)' }).waitFor();
-    await page.locator('#messages li', { hasText: 'hello from the console' }).waitFor();
-
-    await page.click('#list');
-    await page.locator('#sockets tr', { hasText: socketId }).waitFor();
-    await expect(page.locator('#sockets tr', { hasText: socketId }).textContent()).resolves.toContain('console-demo, news');
-
-    // "Drop connection for 10 s": what is pushed meanwhile arrives after the reconnect, once each, with seq and id.
     await page.click('#drop');
     await page.locator('#status', { hasText: /^dropped/ }).waitFor();
-    for (const data of ['during the drop 1', 'during the drop 2']) await tenantApi('POST', '/v1/messages', { data, receivers: { sockets: null, tags: ['console-demo'] } });
+    for (const data of ['during the drop 1', 'during the drop 2']) await tenantApi('POST', '/v1/messages', { data, receivers: { sockets: null, tags: ['drop-demo'] } });
     await page.locator('#messages li', { hasText: 'during the drop 2' }).waitFor({ timeout: 30_000 });
-    await page.locator('#status', { hasText: /^connected$/ }).waitFor();
+    await tenantApi('POST', '/v1/messages', { data: 'live again', receivers: { sockets: null, tags: ['drop-demo'] } });
+    await page.locator('#messages li', { hasText: 'live again' }).waitFor();
     const shown = await page.locator('#messages li').allTextContents();
-    expect(shown.map((text) => text.replace(/ · [0-9a-f-]{36} · /, ' · <id> · '))).toEqual([
-      '#1 · <id> · hello from the console',
-      '#2 · <id> · during the drop 1',
+    expect(shown.map((text) => text.replace(/^\d\d:\d\d:\d\d /, '').replace(/ · [0-9a-f-]{36} · /, ' · <id> · '))).toEqual([
+      '#4 · <id> · live again',
       '#3 · <id> · during the drop 2',
+      '#2 · <id> · during the drop 1',
+      '#1 · <id> · before the drop',
     ]);
-
-    await mkdir(join(ROOT, 'test-results'), { recursive: true });
-    await page.screenshot({ path: join(ROOT, 'test-results/console.png'), fullPage: true });
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a message in examples/browser.html, opened from the link npm run quickstart prints and pushed with its curl command', async () => {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'scripts/quickstart.mjs'), '--url', wrangler!.origin], {
+      cwd: ROOT,
+      env: { ...process.env, ADMIN_TOKEN },
+      timeout: 30_000,
+    });
+    const lines = stdout.split('\n');
+    const after = (heading: string): string => lines[lines.findIndex((line) => line.startsWith(heading)) + 1]!.trim();
+    const link = after('Or open a receiving page in a browser');
+    expect(link).toMatch(/^file:\/\/.*\/examples\/browser\.html\?uri=ws/);
+    const page = await browser!.context.newPage();
+    await page.goto(link);
+    await page.locator('#state', { hasText: 'open' }).waitFor();
+    const curl = after('2. Push to every connected socket');
+    const { stdout: answer } = await run('sh', ['-c', `${curl} -sS`], { timeout: 15_000 });
+    expect(JSON.parse(answer)).toMatchObject({ data: 'Hello World!', sent: 1 });
+    await page.locator('#messages li', { hasText: 'Hello World!' }).waitFor();
     await page.close();
   });
 

@@ -4,10 +4,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ROOT, startNpmStart, type NpmStart } from './npm-start';
+import { ROOT, startServe, type Server as MwsServer } from '../support/launcher';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token';
@@ -68,11 +69,11 @@ function receiveOne(uri: string): Promise<{ ws: WebSocket; message: Promise<stri
 }
 
 describe('npm run quickstart against a real npm start', () => {
-  let server: NpmStart;
+  let server: MwsServer;
   let scratch: string;
 
   beforeAll(async () => {
-    server = await startNpmStart({ ADMIN_TOKEN });
+    server = await startServe({ adminToken: ADMIN_TOKEN, via: 'npm' });
     scratch = mkdtempSync(path.join(tmpdir(), 'mws-quickstart-'));
   });
 
@@ -124,7 +125,7 @@ describe('npm run quickstart against a real npm start', () => {
       expect(res.status).toBe(200);
     }
     expect(before).toMatchObject({ tenant: 'demo', reused: true, baseUrl: `${server.origin}/v1/gateways/demo` });
-    expect(before.browserUrl).toBe(`file://${ROOT}/examples/browser.html?uri=${encodeURIComponent(new URL(before.browserUrl).searchParams.get('uri')!)}`);
+    expect(before.browserUrl).toBe(`${pathToFileURL(path.join(ROOT, 'examples', 'browser.html')).href}?uri=${encodeURIComponent(new URL(before.browserUrl).searchParams.get('uri')!)}`);
     expect(new URL(before.browserUrl).searchParams.get('uri')).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/gateways\/demo\/\?token=/);
   });
 

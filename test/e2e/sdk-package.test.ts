@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startNpmStart, type NpmStart } from './npm-start';
+import { ROOT, startServe, type Server } from '../support/launcher';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token';
@@ -37,7 +37,7 @@ function fencedBlock(markdown: string, firstLine: string): string {
 
 describe('@mws/sdk as a user installs it: npm pack, install the tarball, run the README example', () => {
   const node = userNode();
-  let server: NpmStart;
+  let server: Server;
   let work: string;
   let project: string;
   let tarball: string;
@@ -47,7 +47,7 @@ describe('@mws/sdk as a user installs it: npm pack, install the tarball, run the
     run(bin, args, { cwd: project, env: { ...process.env, ...env, ...extraEnv }, timeout: 60_000 });
 
   beforeAll(async () => {
-    const started = startNpmStart({ ADMIN_TOKEN });
+    const started = startServe({ adminToken: ADMIN_TOKEN, via: 'npm' });
     work = mkdtempSync(path.join(tmpdir(), 'mws-sdk-pack-'));
     project = path.join(work, 'app');
     mkdirSync(project);

@@ -33,9 +33,9 @@ const OUTPUT_LIMIT = 256 * 1024;
 const live = new Set<number>();
 
 /** Starts `command` in a process group of its own, so that stop() reaches every process under it (npx, wrangler, workerd). */
-export function spawnGroup(command: string, args: string[], options: { env?: Record<string, string> } = {}): Group {
+export function spawnGroup(command: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Group {
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     // WRANGLER_LOG: vitest.config.ts quiets wrangler in the test process; a launched wrangler must print "Ready on".
@@ -131,6 +131,10 @@ export interface WranglerDevOptions {
   /** A fixed port (e.g. to restart on the same one); otherwise wrangler picks a free one. */
   port?: number;
   timeoutMs?: number;
+  /** `npm` runs `npm run dev --`, as the README's quick start does; `npx` (the default) runs `npx wrangler dev`. */
+  via?: 'npx' | 'npm';
+  /** The project directory it runs in (its wrangler.toml and .dev.vars); the repository by default. */
+  cwd?: string;
 }
 
 /**
@@ -142,7 +146,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   const deadline = Date.now() + timeoutMs;
   const ownDir = options.persistTo === undefined ? mkdtempSync(join(tmpdir(), 'mws-wrangler-')) : null;
   const args = [
-    'wrangler', 'dev',
+    ...(options.via === 'npm' ? ['run', 'dev', '--'] : ['wrangler', 'dev']),
     '--ip', '127.0.0.1',
     '--port', String(options.port ?? 0),
     '--inspector-port', '0',
@@ -151,7 +155,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
   ];
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push('--var', `${name}:${value}`);
   for (;;) {
-    const group = spawnGroup('npx', args, { env: { CI: 'true' } });
+    const group = spawnGroup(options.via === 'npm' ? 'npm' : 'npx', args, { env: { CI: 'true' }, cwd: options.cwd });
     try {
       const match = await waitForOutput(group, /Ready on (http:\/\/127\.0\.0\.1:(\d+))/, 'wrangler dev', Math.max(deadline - Date.now(), 1000));
       const server = withCleanup({ ...group, origin: match[1]!, port: Number(match[2]) }, ownDir);
