@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { api, connect, newTenant, push } from './helpers';
-import { connectV2Socket, drop, texts, type V2TestSocket } from './v2-helpers';
+import { connectV2, connectV2Socket, drop, texts, type V2TestSocket } from './v2-helpers';
 
 /** A tenant where `alice` (tag red) dropped after message 1 and missed messages 2 and 3. */
 async function missedTwo() {
@@ -86,5 +86,15 @@ describe('resume positions', () => {
     const third = await connectV2Socket(tenant, { id: 'alice', tags: ['red'] }, second.resumeParam());
     expect((await third.hello()).resumed).toBe(true);
     expect(await third.quietFor(100)).toBe(true);
+  });
+
+  it('answers mws.v2 on a refused upgrade too, so a browser that offered it sees the close code', async () => {
+    const tenant = await newTenant();
+    const reserved = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: { id: 'once' } });
+    const first = await connectV2(reserved.body.uri);
+    await first.hello();
+    const again = await connectV2(reserved.body.uri);
+    expect(again.protocol).toBe('mws.v2');
+    expect(await again.closed()).toMatchObject({ code: 4401 });
   });
 });

@@ -31,13 +31,17 @@ export interface UpgradeParts {
  * otherwise the socket is raw.
  */
 export async function upgrade(hub: UpgradeParts, request: Request): Promise<Response> {
+  const protocol = chooseProtocol(request.headers.get('sec-websocket-protocol'));
+  // A refusal names the subprotocol the client offered: a browser fails a handshake that leaves it out (1006), and
+  // would never see the close code.
+  const refuse = (code: number, reason: string): Response => refuseSocket(code, reason, protocol);
   const placement = hub.store.placement();
   const token = new URL(request.url).searchParams.get('token');
   if (placement === null) {
     // A JWT routed to shard k > 0 by a layout of a deleted tenant: shard 0 knows whether the tenant exists now.
     const routedTo = request.headers.get(ROUTED_SHARD_HEADER);
     const stale = token !== null && looksLikeJwt(token) && routedTo !== null && routedTo !== '0';
-    return stale ? misdirected() : refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
+    return stale ? misdirected() : refuse(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
   }
   try {
     hub.limiter.spend('connect', placement.limits);
@@ -47,27 +51,27 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   } catch (err) {
     return errorResponse(err, `upgrade (${hub.where()})`);
   }
-  if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
+  if (!token) return refuse(CloseCode.INVALID_TOKEN, 'missing connect token');
   let redemption: Redemption;
   try {
     redemption = await hub.connectTokens.redeemAny(token, placement, (jti, id, until) => spendElsewhere(hub, placement, jti, id, until));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return refuseSocket(CloseCode.INVALID_TOKEN, `${err.reason}: ${err.message}`);
+    if (err instanceof ApiError && err.status === 401) return refuse(CloseCode.INVALID_TOKEN, `${err.reason}: ${err.message}`);
     return errorResponse(err, `upgrade (${hub.where()})`);
   }
   if (redemption === 'misdirected') return misdirected();
   if (redemption === null) {
     // A JWT refused as used on another shard was recorded here too: the sweep must run to forget it.
     if (looksLikeJwt(token)) await hub.ensureAlarm();
-    return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
+    return refuse(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
   }
   // The tenant may have been deleted (and even created again) while the token was checked.
-  if (hub.store.placement()?.createdAt !== placement.createdAt) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-  const v2 = chooseProtocol(request.headers.get('sec-websocket-protocol')) === V2_PROTOCOL;
+  if (hub.store.placement()?.createdAt !== placement.createdAt) return refuse(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
+  const v2 = protocol === V2_PROTOCOL;
   const client = v2
     ? await hub.v2.open(redemption, new URL(request.url).searchParams.get('resume'), placement.tenant, placement.shard)
     : (hub.sockets.accept(redemption.id, redemption.tags, redemption.user, { onReplaced: (older) => hub.v2.onGone(older) })?.client ?? null);
-  if (client === null) return refuseSocket(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
+  if (client === null) return refuse(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
   await replaceElsewhere(hub, placement, redemption.id);
   await hub.ensureAlarm();
   return new Response(null, { status: 101, webSocket: client, ...(v2 ? { headers: { 'sec-websocket-protocol': V2_PROTOCOL } } : {}) });
@@ -102,9 +106,9 @@ function misdirected(): Response {
 }
 
 /** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-export function refuseSocket(code: number, reason: string): Response {
+export function refuseSocket(code: number, reason: string, protocol: string | null = null): Response {
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   server.accept();
   closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client });
+  return new Response(null, { status: 101, webSocket: client, ...(protocol === null ? {} : { headers: { 'sec-websocket-protocol': protocol } }) });
 }
