@@ -59,12 +59,17 @@ export interface TestSocket {
   receivesWithin(timeoutMs: number): Promise<boolean>;
 }
 
+export interface ConnectOptions {
+  /** A client that never answers the server's close frame (the runtime otherwise answers it by itself). */
+  neverAnswersClose?: boolean;
+}
+
 /** Opens a WebSocket to a connect uri (ws:// or wss://) through the Worker. */
-export async function connect(uri: string): Promise<TestSocket> {
+export async function connect(uri: string, options: ConnectOptions = {}): Promise<TestSocket> {
   const res = await exports.default.fetch(uri.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
   const ws = res.webSocket;
   if (ws === null) throw new Error(`upgrade refused with HTTP ${res.status}: ${await res.text()}`);
-  ws.accept();
+  ws.accept({ allowHalfOpen: options.neverAnswersClose === true });
   // Binary messages arrive as ArrayBuffers, as in browsers set so (the Workers default is Blob).
   ws.binaryType = 'arraybuffer';
   const messages: string[] = [];
@@ -105,10 +110,14 @@ export async function connect(uri: string): Promise<TestSocket> {
 }
 
 /** Reserves a socket with tags (and optionally an id) and connects it. */
-export async function connectSocket(tenant: TestTenant, request: { id?: string; tags?: string[] } = {}): Promise<TestSocket & { id: string }> {
+export async function connectSocket(
+  tenant: TestTenant,
+  request: { id?: string; tags?: string[] } = {},
+  options: ConnectOptions = {},
+): Promise<TestSocket & { id: string }> {
   const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: request });
   expect(res.status).toBe(201);
-  const socket = await connect(res.body.uri);
+  const socket = await connect(res.body.uri, options);
   return Object.assign(socket, { id: res.body.id as string });
 }
 

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fitCloseReason } from '../src/hub/close-codes';
 import { readConfig } from '../src/core/config';
+import { backlogAfter, sheddingOrder } from '../src/core/backlog';
 import { isStale, nextSweepAt } from '../src/core/keepalive';
 import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
 import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
+import { socketCapRefusal } from '../src/core/socket-cap';
 import { hibernationTags, resolveReceivers } from '../src/core/receivers';
 import { parseConfiguration } from '../src/core/validation';
 import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
@@ -117,7 +119,7 @@ describe('keepalive rules', () => {
     expect(isStale(lastPing === null ? null : new Date(lastPing), now, interval)).toBe(stale);
   });
 
-  it('schedules the next sweep only while there are sockets or pending tokens', () => {
+  it('schedules the next sweep only while there are sockets (open or closing) or pending tokens', () => {
     expect(nextSweepAt(1000, interval, 1, 0)).toBe(1000 + interval);
     expect(nextSweepAt(1000, interval, 0, 3)).toBe(1000 + interval);
     expect(nextSweepAt(1000, interval, 0, 0)).toBeNull();
@@ -220,5 +222,41 @@ describe('shards', async () => {
     expect(decodeCursor(encodeCursor({ shard: 3, after: 'ż-id' }))).toEqual({ shard: 3, after: 'ż-id' });
     expect(decodeCursor('garbage')).toBeNull();
     expect(shardOf(idForShard(5, 8), 8)).toBe(5);
+  });
+});
+
+describe('backlog rules', () => {
+  it.each([
+    ['adds what is sent to what is left', 1000, 0, 2, 500, 1500],
+    ['drains at the assumed rate over the elapsed time', 1000, 100, 2, 500, 1300],
+    ['never drains below zero, so idle time is not banked for a later burst', 1000, 10_000, 2, 500, 500],
+  ])('%s', (_, backlog, elapsedMs, drainPerMs, bytes, expected) => {
+    expect(backlogAfter(backlog, elapsedMs, drainPerMs, bytes)).toBe(expected);
+  });
+
+  it.each(['', 'plain ascii', 'żółć', '日本語テキスト', 'emoji 😀 and 🎉', 'x'.repeat(1000) + 'ß', '\u{10FFFF}'])(
+    'measures %j as many bytes as its UTF-8 encoding',
+    (text) => {
+      expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength);
+    },
+  );
+
+  it.each([
+    ['closes nothing within budget', [5, 5, 5], 15, 20, 1, []],
+    ['closes the largest first until the total fits', [3, 9, 5, 7], 24, 10, 1, [1, 3]],
+    ['never closes a backlog at or below the floor', [3, 9, 2, 2], 16, 4, 3, [1]],
+  ])('shedding %s', (_, backlogs, total, budget, floor, expected) => {
+    expect(sheddingOrder(backlogs, total, budget, floor)).toEqual(expected);
+  });
+});
+
+describe('socketCapRefusal', () => {
+  it.each([
+    ['accepts below both caps', 1, 5, 2, 10, false],
+    ['refuses at maxSockets open sockets', 2, 2, 2, 10, true],
+    ['does not count closing sockets against maxSockets', 1, 9, 2, 10, false],
+    ['refuses when open plus closing sockets reach the platform guard', 1, 10, 2, 10, true],
+  ])('%s', (_, open, held, maxSockets, maxHeld, refused) => {
+    expect(socketCapRefusal(open, held, maxSockets, maxHeld) !== null).toBe(refused);
   });
 });

@@ -531,6 +531,8 @@ export const CloseCode = {
   KEEPALIVE_TIMEOUT: 4002,
   /** A newer connection took this socket id. Never reconnect (the newer one would be kicked out in turn). */
   REPLACED: 4003,
+  /** The client did not read what it was sent: its backlog passed the service's budget. Reconnect (v2 resumes). */
+  SLOW_CLIENT: 4008,
   /** The connect token was missing, unknown, already used or expired. Reconnect only with a fresh uri. */
   INVALID_TOKEN: 4401,
   /** The tenant does not exist. Never reconnect. */

@@ -33,7 +33,7 @@ describe('isFinalCloseCode', () => {
     expect(isFinalCloseCode(4401, true)).toBe(false);
   });
 
-  it('lets keepalive timeouts, send failures and abnormal drops reconnect', () => {
-    for (const code of [4002, 1011, 1006, 1001, 3000]) expect(isFinalCloseCode(code, true)).toBe(false);
+  it('lets keepalive timeouts, slow-client closes, send failures and abnormal drops reconnect', () => {
+    for (const code of [4002, 4008, 1011, 1006, 1001, 3000]) expect(isFinalCloseCode(code, true)).toBe(false);
   });
 });

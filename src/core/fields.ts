@@ -75,12 +75,17 @@ export function tagProblem(tag: string): Problem | null {
   return null;
 }
 
-/** Bytes of `text` as UTF-8 (a lone surrogate counts as the 3 bytes of its replacement character). */
+/** Bytes of `text` as UTF-8 (what a frame or a hibernation tag holds), as TextEncoder counts them, without encoding it. */
 export function utf8Length(text: string): number {
   let bytes = 0;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) as number;
-    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if ((unit & 0xfc00) === 0xd800 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3; // a lone surrogate becomes U+FFFD
   }
   return bytes;
 }

@@ -41,16 +41,33 @@ export const MAX_TAG_BYTES = MAX_HIBERNATION_TAG_BYTES - HIBERNATION_TAG_PREFIX_
 export const MAX_TAGS_PER_SOCKET = 9;
 /** WebSocket close reasons must fit in 123 UTF-8 bytes, or `close()` throws. */
 export const MAX_CLOSE_REASON_BYTES = 123;
-/**
- * The platform refuses the 32,769th hibernatable WebSocket of one object, closing ones included;
- * we stop below it so the refusal is ours, with a clear reason.
- */
+/** Open sockets per object: the most `maxSockets` can be. Closing sockets do not count (see the next limit). */
 export const MAX_SOCKETS_PER_OBJECT = 32_000;
+/**
+ * The platform refuses the 32,769th hibernatable WebSocket of one object, closing ones included, and keeps a
+ * socket the server closed until its client answers or its connection ends. Open plus closing sockets stop here,
+ * so the refusal is ours (503), with a clear reason.
+ */
+export const MAX_HELD_SOCKETS_PER_OBJECT = 32_700;
 /** A push-only socket that sends more than this many non-`ping` messages in the window is closed with 1008. */
 export const CLIENT_MESSAGES_PER_WINDOW = 20;
 export const CLIENT_MESSAGE_WINDOW_MS = 10_000;
-/** How often the object recounts its sockets for the cap; in between it counts what it accepted. */
+/** How often the object recounts its sockets for the cap; in between it counts what it accepted and closed. */
 export const SOCKET_RECOUNT_MS = 1000;
+
+// ---- Backlog: bytes sent to a socket that its client has not shown it read (core/backlog.ts) ----
+
+const MiB = 1024 * 1024;
+/** A socket whose estimated backlog would pass this is closed with 4008. */
+export const SOCKET_BACKLOG_BYTES = 4 * MiB;
+/** When the sockets of one object together pass this, the ones with the largest backlog are closed with 4008. */
+export const OBJECT_BACKLOG_BYTES = 32 * MiB;
+/** What a client that reads is assumed to take at least, per second, between the `ping`s that prove it reads. */
+export const ASSUMED_DRAIN_BYTES_PER_SECOND = 1 * MiB;
+/** The object budget never closes a socket whose backlog is below this. */
+export const SHED_FLOOR_BYTES = 2 * MiB;
+/** A socket the server closed and whose client has not answered after this long is reported by the sweep. */
+export const CLOSING_GRACE_MS = 30_000;
 
 // ---- Tenants ----
 

@@ -1,11 +1,21 @@
-import { CLIENT_MESSAGE_WINDOW_MS, CLIENT_MESSAGES_PER_WINDOW, MAX_CLIENT_MESSAGE_BYTES, SOCKET_RECOUNT_MS } from '../core/limits';
+import { utf8Length } from '../core/fields';
+import {
+  CLIENT_MESSAGE_WINDOW_MS,
+  CLIENT_MESSAGES_PER_WINDOW,
+  CLOSING_GRACE_MS,
+  MAX_CLIENT_MESSAGE_BYTES,
+  MAX_HELD_SOCKETS_PER_OBJECT,
+  SOCKET_RECOUNT_MS,
+} from '../core/limits';
 import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
 import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX, userTag } from '../core/receivers';
+import { socketCapRefusal } from '../core/socket-cap';
 import type { Receivers } from '../core/validation';
 import type { ClosedBy } from '../core/webhook-events';
 import type { SocketAttachment } from './attachment';
 import type { SocketInfo } from '../../sdk/src/protocol';
+import { Backlogs } from './backlogs';
 import { CloseCode, closeQuietly, fitCloseReason } from './close-codes';
 
 /** Sends a message to a mws.v2 socket and says whether it counts as sent; undefined for a raw socket. */
@@ -41,18 +51,37 @@ export interface SocketListener {
   message(socket: SocketSnapshot, data: string): void;
 }
 
+/** A count that is exact at most SOCKET_RECOUNT_MS ago, plus what changed since; the exact count allocates every socket. */
+interface Estimate {
+  count: number;
+  countedAt: number;
+}
+
 /** The hibernatable WebSockets of one object: accept, find, describe, send, close and sweep. */
 export class Sockets {
   private readonly clientMessageWindows = new WeakMap<WebSocket, Window>();
-  /** Open + closing sockets, recounted at most every SOCKET_RECOUNT_MS; the exact count allocates every socket. */
-  private estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
+  private readonly backlogs: Backlogs;
+  /** Open sockets, what `maxSockets` caps. */
+  private readonly openEstimate: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
+  /** Open + closing sockets, what the platform caps. */
+  private readonly heldEstimate: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
 
   constructor(
     private readonly ctx: DurableObjectState,
     /** Names the tenant and shard in log lines. */
     private readonly where: () => string,
     private readonly listener: SocketListener,
-  ) {}
+  ) {
+    this.backlogs = new Backlogs(ctx, (ws, reason) => this.closeBy(ws, CloseCode.SLOW_CLIENT, reason, 'limit'));
+  }
+
+  /** Why a new socket must be refused (`maxSockets` counts open ones; the platform counts closing ones too), or null. */
+  capRefusal(maxSockets: number): string | null {
+    const now = Date.now();
+    const open = recount(this.openEstimate, now, () => this.open().length);
+    const held = recount(this.heldEstimate, now, () => this.ctx.getWebSockets().length);
+    return socketCapRefusal(open, held, maxSockets, MAX_HELD_SOCKETS_PER_OBJECT);
+  }
 
   /**
    * Accepts a socket for `id`, closing any older connection with that id (4003, after `onReplaced` saw it); returns
@@ -67,7 +96,8 @@ export class Sockets {
       console.error(`could not accept a socket (${this.where()})`, String(err));
       return null;
     }
-    this.estimate.count++;
+    this.openEstimate.count++;
+    this.heldEstimate.count++;
     const connectedAt = Date.now();
     const attachment: SocketAttachment = user === null && options.v2 !== true ? connectedAt : { at: connectedAt, ...(user === null ? {} : { user }), ...(options.v2 ? { v2: true } : {}) };
     server.serializeAttachment(attachment);
@@ -86,10 +116,12 @@ export class Sockets {
    * this object has none). Returns how many sockets it counts as sent.
    */
   deliver(receivers: Receivers, data: string | Uint8Array, sendV2: V2Sender | null): number {
+    const bytes = typeof data === 'string' ? utf8Length(data) : data.byteLength;
+    const now = Date.now();
     let sent = 0;
     for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) {
       const v2 = sendV2?.(ws);
-      if (v2 === undefined ? this.trySend(ws, data) : v2) sent++;
+      if (v2 === undefined ? this.trySend(ws, data, bytes, now) : v2) sent++;
     }
     return sent;
   }
@@ -134,15 +166,6 @@ export class Sockets {
     return this.open().map((ws) => this.info(ws).id);
   }
 
-  /**
-   * Sockets held by this object, closing ones included (the platform counts them too). Exact at most a second ago,
-   * plus those accepted since: close enough for a cap that stays 768 below the platform's.
-   */
-  heldCount(): number {
-    const now = Date.now();
-    if (now - this.estimate.countedAt > SOCKET_RECOUNT_MS) this.estimate = { count: this.ctx.getWebSockets().length, countedAt: now };
-    return this.estimate.count;
-  }
 
   /**
    * Client messages other than the keepalive `ping` (answered by the runtime, never seen here): in raw mode they
@@ -174,6 +197,7 @@ export class Sockets {
    * to answer, so nothing is sent back, as partyserver does.
    */
   onClientClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.backlogs.markClosing(ws, Date.now())) this.openEstimate.count--;
     if (this.listener.listening) {
       const socket = this.snapshot(ws);
       if (socket.closedBy === undefined) this.listener.gone(socket, code, reason, 'client');
@@ -187,17 +211,32 @@ export class Sockets {
     this.closeBy(ws, CloseCode.SEND_FAILED, 'websocket error', 'error');
   }
 
-  /** Closes sockets that stopped pinging (4002); returns how many stay open. */
-  sweep(now: number, keepaliveIntervalMs: number): number {
+  /**
+   * Closes sockets that stopped pinging (4002), recounts the backlog budget, and reports sockets whose close the
+   * client never answered. Returns how many sockets are open and how many still closing.
+   */
+  sweep(now: number, keepaliveIntervalMs: number): { open: number; closing: number } {
     let open = 0;
-    for (const ws of this.open()) {
-      if (isStale(this.ctx.getWebSocketAutoResponseTimestamp(ws), now, keepaliveIntervalMs)) {
+    let closing = 0;
+    let overdue = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) {
+        closing++;
+        if (now - this.backlogs.closingSince(ws, now) > CLOSING_GRACE_MS) overdue++;
+      } else if (isStale(this.ctx.getWebSocketAutoResponseTimestamp(ws), now, keepaliveIntervalMs)) {
         this.closeBy(ws, CloseCode.KEEPALIVE_TIMEOUT, 'keepalive timeout: no ping for two intervals', 'keepalive');
+        closing++;
       } else {
         open++;
       }
     }
-    return open;
+    this.backlogs.rebalance(now);
+    if (overdue > 0) {
+      // A second close() is a no-op and nothing else ends a hibernatable socket: the runtime keeps it until the
+      // client answers or the connection drops. https://github.com/cloudflare/workerd/blob/main/src/workerd/api/web-socket.c%2B%2B
+      console.warn(`${overdue} sockets closed over ${CLOSING_GRACE_MS / 1000} s ago are still waiting for their client (${this.where()})`);
+    }
+    return { open, closing };
   }
 
   /** Open sockets, all or those with a hibernation tag. */
@@ -206,8 +245,8 @@ export class Sockets {
   }
 
   /** Sends without ever throwing out of the delivery loop; a socket whose send fails is closed and so leaves the list. */
-  private trySend(ws: WebSocket, data: string | Uint8Array): boolean {
-    if (ws.readyState !== WebSocket.OPEN) return false;
+  private trySend(ws: WebSocket, data: string | Uint8Array, bytes: number, now: number): boolean {
+    if (ws.readyState !== WebSocket.OPEN || !this.backlogs.admit(ws, bytes, now)) return false;
     try {
       ws.send(data);
       return true;
@@ -223,6 +262,7 @@ export class Sockets {
    * never answer the close) and marked on the socket, so the close handler that follows does not report it again.
    */
   private closeBy(ws: WebSocket, code: number, reason: string, closedBy: ClosedBy, report = true): void {
+    if (ws.readyState === WebSocket.OPEN && this.backlogs.markClosing(ws, Date.now())) this.openEstimate.count--;
     if (this.listener.listening) {
       const socket = this.snapshot(ws);
       if (socket.closedBy === undefined) {
@@ -262,4 +302,12 @@ function utf8LengthOver(text: string, max: number): boolean {
   if (text.length > max) return true;
   if (text.length * 3 <= max) return false;
   return new TextEncoder().encode(text).byteLength > max;
+}
+
+function recount(estimate: Estimate, now: number, count: () => number): number {
+  if (now - estimate.countedAt > SOCKET_RECOUNT_MS) {
+    estimate.count = count();
+    estimate.countedAt = now;
+  }
+  return estimate.count;
 }

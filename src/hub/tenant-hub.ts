@@ -332,7 +332,7 @@ export class TenantHub extends DurableObject<Env> {
 
   /**
    * The object's one alarm, at the earliest of its due times: housekeeping (the keepalive sweep closes stale sockets
-   * and forgets expired tokens; history is trimmed, its lease renewed while mws.v2 sockets stay; shard 0 forgets
+   * and forgets expired tokens, recounts backlogs and keeps watching closing sockets; history is trimmed, its lease renewed while mws.v2 sockets stay; shard 0 forgets
    * earlier shard counts no socket uses) and the webhook outbox.
    */
   override async alarm(): Promise<void> {
@@ -344,7 +344,8 @@ export class TenantHub extends DurableObject<Env> {
     let nextHousekeeping: number | null | 'not run' = 'not run';
     if (housekeeping) {
       const interval = this.config.keepaliveIntervalMs;
-      const sweepAt = nextSweepAt(now, interval, this.sockets.sweep(now, interval), this.connectTokens.purgeExpired(now), this.delivery.sweep(now));
+      const { open, closing } = this.sockets.sweep(now, interval);
+      const sweepAt = nextSweepAt(now, interval, open + closing, this.connectTokens.purgeExpired(now), this.delivery.sweep(now));
       const settleAt = await this.store.settleLayout(now);
       nextHousekeeping = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
     }

@@ -45,9 +45,8 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   }
   try {
     hub.limiter.spend('connect', placement.limits);
-    if (hub.sockets.heldCount() >= placement.limits.maxSockets) {
-      throw new ApiError(503, 'tenant_full', `This tenant has reached its limit of ${placement.limits.maxSockets} sockets per object.`, { headers: { 'retry-after': '10' } });
-    }
+    const refusal = hub.sockets.capRefusal(placement.limits.maxSockets);
+    if (refusal !== null) throw new ApiError(503, 'tenant_full', refusal, { headers: { 'retry-after': '10' } });
   } catch (err) {
     return errorResponse(err, `upgrade (${hub.where()})`);
   }

@@ -1,0 +1,116 @@
+import { backlogAfter, sheddingOrder } from '../core/backlog';
+import { ASSUMED_DRAIN_BYTES_PER_SECOND, OBJECT_BACKLOG_BYTES, SHED_FLOOR_BYTES, SOCKET_BACKLOG_BYTES } from '../core/limits';
+
+const DRAIN_PER_MS = ASSUMED_DRAIN_BYTES_PER_SECOND / 1000;
+const MiB = 1024 * 1024;
+
+/** What the object knows of one socket's backlog. In memory only: after hibernation a socket starts from zero. */
+interface Tally {
+  /** Bytes sent that the client has not shown it read; frozen once the socket is closing. */
+  bytes: number;
+  /** When `bytes` was last drained (epoch ms). */
+  at: number;
+  /** The ping timestamp that last cleared the backlog (epoch ms; 0: none). */
+  pingAt: number;
+  /** When the socket started closing (epoch ms; 0: it is open). */
+  closedAt: number;
+}
+
+/**
+ * The backlog budget of one object's sockets (rules in core/backlog.ts): each socket's estimated backlog, their
+ * total, and closing (4008, through `closeSlow`) the sockets that take more than their share. The send path costs
+ * a map lookup and a few additions; reading ping timestamps and walking all sockets happen only over budget.
+ */
+export class Backlogs {
+  private readonly tallies = new WeakMap<WebSocket, Tally>();
+  /** The tallies' sum as of their last update: never below the truth, recomputed by `rebalance`. */
+  private total = 0;
+  private rebalanceAbove = OBJECT_BACKLOG_BYTES;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly closeSlow: (ws: WebSocket, reason: string) => void,
+  ) {}
+
+  /** Counts `bytes` about to be sent to the open socket `ws`; false if that would take it over budget (it is then closed). */
+  admit(ws: WebSocket, bytes: number, now: number): boolean {
+    const tally = this.tally(ws, now);
+    const after = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, bytes);
+    this.total += after - tally.bytes;
+    tally.bytes = after;
+    tally.at = now;
+    if (after > SOCKET_BACKLOG_BYTES && !this.clearedByPing(ws, tally, bytes)) {
+      tally.bytes -= bytes;
+      this.total -= bytes;
+      this.closeSlow(ws, `backlog: over ${SOCKET_BACKLOG_BYTES / MiB} MiB sent that the client has not read`);
+      return false;
+    }
+    if (this.total > this.rebalanceAbove) {
+      this.rebalance(now);
+      return ws.readyState === WebSocket.OPEN;
+    }
+    return true;
+  }
+
+  /** Marks `ws` as closing (its backlog stays counted until it is gone); false if it already was. */
+  markClosing(ws: WebSocket, now: number): boolean {
+    const tally = this.tally(ws, now);
+    if (tally.closedAt !== 0) return false;
+    tally.closedAt = now;
+    return true;
+  }
+
+  /** When `ws` started closing; sockets closed before the object last woke count from now. */
+  closingSince(ws: WebSocket, now: number): number {
+    const tally = this.tally(ws, now);
+    if (tally.closedAt === 0) tally.closedAt = now;
+    return tally.closedAt;
+  }
+
+  /**
+   * Recounts every socket's backlog (drained to `now`, cleared by newer pings) and, while the total is over
+   * the object's budget, closes the open sockets with the largest backlog above SHED_FLOOR_BYTES.
+   */
+  rebalance(now: number): void {
+    let total = 0;
+    const open: WebSocket[] = [];
+    const backlogs: number[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const tally = this.tallies.get(ws);
+      if (tally === undefined) continue;
+      if (tally.closedAt === 0 && ws.readyState === WebSocket.OPEN) {
+        tally.bytes = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, 0);
+        tally.at = now;
+        if (tally.bytes > SHED_FLOOR_BYTES) this.clearedByPing(ws, tally, 0);
+        open.push(ws);
+        backlogs.push(tally.bytes);
+      }
+      total += tally.bytes;
+    }
+    this.total = total;
+    for (const i of sheddingOrder(backlogs, total, OBJECT_BACKLOG_BYTES, SHED_FLOOR_BYTES)) {
+      this.closeSlow(open[i] as WebSocket, `backlog: this object's clients left over ${OBJECT_BACKLOG_BYTES / MiB} MiB unread`);
+    }
+    // Sockets closing with a backlog keep it counted until they are gone; recount only after more was sent.
+    this.rebalanceAbove = Math.max(OBJECT_BACKLOG_BYTES, this.total + OBJECT_BACKLOG_BYTES / 4);
+  }
+
+  private tally(ws: WebSocket, now: number): Tally {
+    let tally = this.tallies.get(ws);
+    if (tally === undefined) {
+      tally = { bytes: 0, at: now, pingAt: 0, closedAt: 0 };
+      this.tallies.set(ws, tally);
+    }
+    return tally;
+  }
+
+  /** A ping newer than the last one seen proves the client read what came before it: the backlog restarts at `keep`. */
+  private clearedByPing(ws: WebSocket, tally: Tally, keep: number): boolean {
+    const pingAt = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    if (pingAt <= tally.pingAt) return false;
+    tally.pingAt = pingAt;
+    this.total -= tally.bytes - keep;
+    tally.bytes = keep;
+    return true;
+  }
+}
