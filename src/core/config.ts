@@ -2,7 +2,7 @@
 export interface Config {
   /** The operator's bearer token for /admin; null when the secret is not configured (the admin API then refuses every call). */
   adminToken: string | null;
-  /** When set (e.g. "example.com"), only `<tenant>.example.com` names a tenant; otherwise the leftmost of three or more labels does. */
+  /** When set (e.g. "example.com"), `<tenant>.example.com` names a tenant; otherwise only `<tenant>.localhost` does. */
   rootDomain: string | null;
   keepaliveIntervalMs: number;
   connectTokenTtlMs: number;
