@@ -37,6 +37,7 @@ const CASE_IDLE_TIMEOUT_MS = 10_000;
 const CASE_MAX_MS = 60_000;
 const SETTLE_MS = 300;
 const TAG = 't10';
+const COLD_SOCKETS = 1000;
 const TENANT = 'bench';
 
 // ---------------------------------------------------------------- options
@@ -642,10 +643,22 @@ async function startTarget(spec) {
   log(`   ready at ${url} in ${((performance.now() - started) / 1000).toFixed(1)} s (pid ${child.pid})`);
   const target = { name: spec.name, label: spec.label, child, url, api: spec.api(url), sockets: [], v2: spec.v2 === true };
   await target.api.setup();
+  target.coldConnectPerSecond = await coldConnects(target);
   const warm = await pool(20, 10, async (i) => openSocket(spec.name, SOCKETS + i, await target.api.reserve(`warm${i}`, []), target.v2));
   for (let i = 0; i < 20; i++) await target.api.push(payload(0, 100), 'all', '');
   await closeAll(warm);
   return target;
+}
+
+/** The first COLD_SOCKETS connects after start, before any warm-up (JIT and lazy initialisation cold); per second. */
+async function coldConnects(target) {
+  const uris = await pool(COLD_SOCKETS, 16, (i) => target.api.reserve(`cold${i}`, []));
+  const started = performance.now();
+  const sockets = await pool(COLD_SOCKETS, 64, (i) => openSocket(target.name, SOCKETS + 100 + i, uris[i], target.v2));
+  const perSecond = Math.round(COLD_SOCKETS / ((performance.now() - started) / 1000));
+  await closeAll(sockets);
+  log(`   ${target.name}: first ${COLD_SOCKETS} connects after start: ${perSecond}/s`);
+  return perSecond;
 }
 
 /** Reserves and connects SOCKETS sockets; measures connect rate and the memory and files each socket costs. */
@@ -854,6 +867,7 @@ function checkTargets(results, slow) {
   }
   targets.push({ target: 'memory per connected socket <= 1.1 × floor', ratio: ratio(mws.perSocket.rssKiBPerSocket, floor.perSocket.rssKiBPerSocket), limit: 1.1, higherIsBetter: false });
   targets.push({ target: 'connect rate >= 0.9 × floor', ratio: ratio(mws.perSocket.connectPerSecond, floor.perSocket.connectPerSecond), limit: 0.9, higherIsBetter: true });
+  targets.push({ target: `cold connect rate (first ${COLD_SOCKETS} after start) >= 0.9 × floor`, ratio: ratio(mws.perSocket.coldConnectPerSecond, floor.perSocket.coldConnectPerSecond), limit: 0.9, higherIsBetter: true });
   const hooked = results.find((r) => r.perSocket.server === 'mws-webhook');
   if (hooked) {
     const connectRatio = ratio(hooked.perSocket.connectPerSecond, mws.perSocket.connectPerSecond);
@@ -950,7 +964,7 @@ async function main() {
       }
     }
     const results = targets.map((t, i) => ({
-      perSocket: aggregateConnects(connects[i]),
+      perSocket: { ...aggregateConnects(connects[i]), coldConnectPerSecond: t.coldConnectPerSecond },
       cases: CASES.map((c) => aggregate(rounds.get(`${c.name}\u0000${t.name}`))),
     }));
     const massResume = [];
