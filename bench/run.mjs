@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { processTree } from './clients.mjs';
 import { runSlowClientsCase } from './slow-clients-case.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -142,19 +143,6 @@ async function stopServer(child) {
 }
 
 // ---------------------------------------------------------------- /proc
-
-/** The pid and all its descendants. */
-function processTree(rootPid) {
-  const parentOf = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(Number(entry));
-    if (stat !== null) parentOf.set(Number(entry), stat.ppid);
-  }
-  const tree = [rootPid];
-  for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parentOf) if (ppid === tree[i]) tree.push(pid);
-  return tree;
-}
 
 function readStat(pid) {
   try {
