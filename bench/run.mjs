@@ -626,27 +626,37 @@ async function runMassResume(target) {
 /** Starts a server, creates the tenant and warms it up (JIT, lazy initialisation) with a few sockets and pushes. */
 async function startTarget(spec) {
   log(`\n== ${spec.label}: starting ${spec.script}`);
+  const coldConnectPerSecond = await coldConnects(spec);
   const started = performance.now();
   const { child, url } = await startServer(spec.name, spec.script, spec.args);
   log(`   ready at ${url} in ${((performance.now() - started) / 1000).toFixed(1)} s (pid ${child.pid})`);
-  const target = { name: spec.name, label: spec.label, child, url, api: spec.api(url), sockets: [], v2: spec.v2 === true };
+  const target = { name: spec.name, label: spec.label, child, url, api: spec.api(url), sockets: [], v2: spec.v2 === true, coldConnectPerSecond };
   await target.api.setup();
-  target.coldConnectPerSecond = await coldConnects(target);
   const warm = await pool(20, 10, async (i) => openSocket(spec.name, SOCKETS + i, await target.api.reserve(`warm${i}`, []), target.v2));
   for (let i = 0; i < 20; i++) await target.api.push(payload(0, 100), 'all', '');
   await closeAll(warm);
   return target;
 }
 
-/** The first COLD_SOCKETS connects after start, before any warm-up (JIT and lazy initialisation cold); per second. */
-async function coldConnects(target) {
-  const uris = await pool(COLD_SOCKETS, 16, (i) => target.api.reserve(`cold${i}`, []));
-  const started = performance.now();
-  const sockets = await pool(COLD_SOCKETS, 64, (i) => openSocket(target.name, SOCKETS + 100 + i, uris[i], target.v2));
-  const perSecond = Math.round(COLD_SOCKETS / ((performance.now() - started) / 1000));
-  await closeAll(sockets);
-  log(`   ${target.name}: first ${COLD_SOCKETS} connects after start: ${perSecond}/s`);
-  return perSecond;
+/**
+ * The first COLD_SOCKETS connects after start, before any warm-up (JIT and lazy initialisation cold), per second.
+ * On a server of its own, stopped afterwards, so the memory the main rounds measure starts from a fresh process.
+ */
+async function coldConnects(spec) {
+  const { child, url } = await startServer(`${spec.name}-cold`, spec.script, spec.args);
+  try {
+    const api = spec.api(url);
+    await api.setup();
+    const uris = await pool(COLD_SOCKETS, 16, (i) => api.reserve(`cold${i}`, []));
+    const started = performance.now();
+    const sockets = await pool(COLD_SOCKETS, 64, (i) => openSocket(`${spec.name}-cold`, SOCKETS + 100 + i, uris[i], spec.v2 === true));
+    const perSecond = Math.round(COLD_SOCKETS / ((performance.now() - started) / 1000));
+    await closeAll(sockets);
+    log(`   ${spec.name}: first ${COLD_SOCKETS} connects after start: ${perSecond}/s`);
+    return perSecond;
+  } finally {
+    await stopServer(child);
+  }
 }
 
 /** Reserves and connects SOCKETS sockets; measures connect rate and the memory and files each socket costs. */
