@@ -209,7 +209,8 @@ export function workerdRssMiB(rootPid) {
   return (pages * PAGE_SIZE) / 2 ** 20;
 }
 
-function processTree(rootPid) {
+/** The pid and all its descendants. */
+export function processTree(rootPid) {
   const parentOf = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -39,7 +39,14 @@ describe('accessControl "custom" (the default)', () => {
     const tenant = await newTenant();
     const res = await api('GET', `${tenant.base}/v1/configuration`, { token: tenant.token });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ accessControl: 'custom', jwt: null, limits: { pushesPerSecond: 1000, connectsPerSecond: 500, maxSockets: 32000 }, shards: 1 });
+    expect(res.body).toEqual({
+      accessControl: 'custom',
+      jwt: null,
+      limits: { pushesPerSecond: 1000, connectsPerSecond: 500, maxSockets: 32000, historyMaxAgeSeconds: 86400, historyMaxMessages: 100000, historyMaxBytes: 67108864 },
+      shards: 1,
+      clientMessages: 'ignore',
+      history: { mode: 'auto', maxAgeSeconds: 120, maxMessages: 10000 },
+    });
   });
 });
 

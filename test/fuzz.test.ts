@@ -37,6 +37,7 @@ function expectDocumentedShape(status: number, text: string, method: string, con
 const methods = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
 const paths = fc.oneof(
   fc.constantFrom('/', '/v1/messages', '/v1/websocket_uri', '/v1/sockets', '/v1/sockets/x', '/v1/configuration', '/v1/signing-keys', '/v1/signing-keys/k', '/admin/tenants', '/console'),
+  fc.constantFrom('/v1/webhooks', '/v1/webhooks/whk_x', '/v1/webhooks/whk_x/secret', '/v1/webhooks/whk_x/deliveries?limit=3', '/v1/tags/room', '/v1/tags/%zz', '/v1/presence?tags=a,b', '/v1/presence?tags='),
   fc.string({ maxLength: 40 }).map((s) => `/${encodeURIComponent(s)}`),
   fc.array(fc.constantFrom('v1', 'gateways', 'sockets', 'messages', 'signing-keys', '..', '%2F', '%00', '%zz', '%', '*', 'admin', 'tenants', 'ż', ''), { maxLength: 6 }).map((parts) => `/${parts.join('/')}`),
 );
@@ -87,6 +88,7 @@ describe('the API under random input', () => {
           if (method === 'DELETE' && (path.startsWith('/admin') || path.startsWith('/v1/sockets'))) return;
           const res = await send(method, url, realHeaders, body);
           expectDocumentedShape(res.status, res.text, method, res.headers.get('content-type'));
+          expect(new TextEncoder().encode(res.text).length, 'no answer to a small request is large').toBeLessThanOrEqual(64 * 1024);
 
           if (sendValidPush) {
             const ok = await send('POST', `${tenant.base}/v1/messages`, { authorization: `Bearer ${tenant.token}` }, JSON.stringify({ data: push.data, receivers: { sockets: null, tags: push.tags } }));

@@ -70,6 +70,8 @@ export async function connect(uri: string, options: ConnectOptions = {}): Promis
   const ws = res.webSocket;
   if (ws === null) throw new Error(`upgrade refused with HTTP ${res.status}: ${await res.text()}`);
   ws.accept({ allowHalfOpen: options.neverAnswersClose === true });
+  // Binary messages arrive as ArrayBuffers, as in browsers set so (the Workers default is Blob).
+  ws.binaryType = 'arraybuffer';
   const messages: string[] = [];
   const waiters: Array<() => void> = [];
   let closeInfo: { code: number; reason: string } | null = null;

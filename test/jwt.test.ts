@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, connect, newTenant, push, type TestTenant } from './helpers';
+import { runDurableObjectAlarm } from 'cloudflare:test';
+import { api, connect, hubStub, newTenant, push, type TestTenant } from './helpers';
 import { base64url } from 'jose';
 
 const b64url = (value: unknown) => base64url.encode(JSON.stringify(value));
@@ -106,6 +107,17 @@ describe('accessControl "jwt": end-user tokens', () => {
     const res = await api('GET', `${tenant.base}/v1/websocket_uri`, { token });
     expect(res.status).toBe(401);
     expect(res.body.error.reason).toBe('invalid_audience');
+  });
+
+  it('refuses a token without exp, which would never expire, with 401 invalid_claims on every call', async () => {
+    const tenant = await jwtTenant();
+    const forever = await new SignJWT({ sub: 'root' }).setProtectedHeader({ alg: 'HS256' }).setAudience(AUDIENCE).setIssuer(ISSUER).sign(encoder.encode(SECRET));
+    const uri = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: forever });
+    expect(uri.status).toBe(401);
+    expect(uri.body.error).toEqual({ reason: 'invalid_claims', message: expect.stringContaining('"exp"') });
+    const pushed = await api('POST', `${tenant.base}/v1/messages`, { token: forever, body: { data: 'x', receivers: { sockets: ['*'] } } });
+    expect(pushed.status).toBe(401);
+    expect(pushed.body.error.reason).toBe('invalid_claims');
   });
 
   it('does not accept end-user tokens while the tenant is not in jwt mode', async () => {
@@ -219,6 +231,16 @@ describe('connect tokens minted by a backend', () => {
     const tenant = await newTenant();
     const token = await mint(await signingKey(tenant), {}, tenant.name);
     const first = await connect(`${tenant.base}/?token=${token}`);
+    const replay = await connect(`${tenant.base}/?token=${token}`);
+    expect((await replay.closed()).code).toBe(4401);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('works once even in the seconds after exp that the clock tolerance still accepts, after a sweep', async () => {
+    const tenant = await newTenant();
+    const token = await mint(await signingKey(tenant), {}, tenant.name, Math.floor(Date.now() / 1000) - 2);
+    const first = await connect(`${tenant.base}/?token=${token}`);
+    expect(await runDurableObjectAlarm(hubStub(tenant.name))).toBe(true);
     const replay = await connect(`${tenant.base}/?token=${token}`);
     expect((await replay.closed()).code).toBe(4401);
     expect(first.ws.readyState).toBe(WebSocket.OPEN);

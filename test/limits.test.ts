@@ -44,6 +44,18 @@ describe('per-tenant rate limits', () => {
     expect(statuses).toContain(429);
   });
 
+  it('keeps every shard\'s connect limit when the tenant writes its configuration', async () => {
+    const name = `l-${crypto.randomUUID().slice(0, 8)}`;
+    const res = await api('POST', `${ADMIN_BASE}/admin/tenants`, { token: ADMIN_TOKEN, body: { name, shards: 2, limits: { connectsPerSecond: 1 } } });
+    const tenant = { name, token: res.body.securityToken, base: `https://${name}.example.com` };
+    const onShardOne = async () => (await upgrade(`${tenant.base}/?token=1~not-a-real-token`)).status;
+    expect([await onShardOne(), await onShardOne(), await onShardOne()]).toEqual([101, 101, 429]);
+    // Both writes copy the record to shard 1, well within the second the bucket takes to refill one connect.
+    expect((await api('PUT', `${tenant.base}/v1/configuration`, { token: tenant.token, body: { accessControl: 'none' } })).status).toBe(200);
+    expect((await api('POST', `${tenant.base}/v1/signing-keys`, { token: tenant.token })).status).toBe(201);
+    expect(await onShardOne()).toBe(429);
+  });
+
   it('lets the operator change limits, within documented ranges', async () => {
     const tenant = await limitedTenant({ pushesPerSecond: 1 });
     const ok = await api('PUT', `${ADMIN_BASE}/admin/tenants/${tenant.name}/limits`, { token: ADMIN_TOKEN, body: { pushesPerSecond: 500 } });

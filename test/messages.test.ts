@@ -137,7 +137,7 @@ describe('POST /v1/messages errors', () => {
     ['tags with a number', { data: 'x', receivers: { tags: ['ok', 7] } }, 'invalid_type', 'receivers.tags[1]'],
     ['an empty tag', { data: 'x', receivers: { tags: [''] } }, 'invalid_value', 'receivers.tags[0]'],
     ['a socket id with a space', { data: 'x', receivers: { sockets: ['a b'] } }, 'invalid_value', 'receivers.sockets[0]'],
-    ['a tag over 128 characters', { data: 'x', receivers: { tags: ['t'.repeat(129)] } }, 'too_long', 'receivers.tags[0]'],
+    ['a tag over 252 bytes', { data: 'x', receivers: { tags: ['é'.repeat(127)] } }, 'too_long', 'receivers.tags[0]'],
     ['more than 1000 socket ids', { data: 'x', receivers: { sockets: Array.from({ length: 1001 }, (_, i) => `s${i}`) } }, 'too_many', 'receivers.sockets'],
     ['more than 100 tags', { data: 'x', receivers: { tags: Array.from({ length: 101 }, (_, i) => `t${i}`) } }, 'too_many', 'receivers.tags'],
   ])('answers %s with a 422 naming the property', async (_, body, reason, property) => {

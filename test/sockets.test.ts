@@ -8,6 +8,7 @@ describe('GET /v1/websocket_uri', () => {
     const before = Date.now();
     const res = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: tenant.token });
     expect(res.status).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'tags', 'uri']);
     expect(res.body.uri).toMatch(new RegExp(`^wss://${tenant.name}\\.example\\.com/\\?token=[A-Za-z0-9_-]+$`));
     expect(res.body.tags).toEqual([]);
     const ttl = Date.parse(res.body.expiresAt) - before;
@@ -25,8 +26,8 @@ describe('GET /v1/websocket_uri', () => {
     const tenant = await newTenant();
     const res = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: tenant.token });
     const socket = await connect(res.body.uri);
-    const listed = await api('GET', `${tenant.base}/v1/sockets/${res.body.id}`, { token: tenant.token });
-    expect(listed.body).toMatchObject({ id: res.body.id, tags: [] });
+    const listed = await api('GET', `${tenant.base}/v1/sockets`, { token: tenant.token });
+    expect(listed.body.results).toEqual([{ id: expect.any(String), connectedAt: expect.any(String), tags: [] }]);
     await api('POST', `${tenant.base}/v1/messages`, { token: tenant.token, body: { data: 'hi', receivers: { sockets: ['*'] } } });
     expect(await socket.nextMessage()).toBe('hi');
   });

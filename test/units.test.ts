@@ -1,17 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { fitCloseReason } from '../src/hub/close-codes';
 import { readConfig } from '../src/core/config';
-import { backlogAfter, sheddingOrder, utf8Length } from '../src/core/backlog';
+import { backlogAfter, sheddingOrder } from '../src/core/backlog';
 import { isStale, nextSweepAt } from '../src/core/keepalive';
+import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
+import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
 import { socketCapRefusal } from '../src/core/socket-cap';
 import { hibernationTags, resolveReceivers } from '../src/core/receivers';
+import { parseConfiguration } from '../src/core/validation';
 import { resolveTarget, tenantFromHost } from '../src/worker/tenant-host';
 import { describeJsonError } from '../src/core/body';
 
 describe('tenantFromHost', () => {
   it.each([
-    ['foo.example.com', null, 'foo'],
-    ['FOO.Example.COM', null, 'foo'],
+    ['foo.example.com', 'example.com', 'foo'],
+    ['FOO.Example.COM', 'example.com', 'foo'],
+    ['foo.example.com', null, null],
+    ['mws.acct.workers.dev', null, null],
     ['foo.localhost', null, 'foo'],
     ['foo.localhost', 'example.com', 'foo'],
     ['example.com', null, null],
@@ -28,7 +33,7 @@ describe('tenantFromHost', () => {
 });
 
 describe('resolveTarget', () => {
-  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: null });
+  const target = (url: string) => resolveTarget(new URL(url), { rootDomain: 'example.com' });
   it.each([
     ['http://localhost:8787/v1/gateways/foo/v1/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
     ['http://localhost:8787/v1/gateways/foo/messages', 'foo', '/v1/messages', 'http://localhost:8787/v1/gateways/foo'],
@@ -64,6 +69,43 @@ describe('resolveReceivers', () => {
   it('prefixes ids and tags so an id never collides with a tag', () => {
     expect(hibernationTags('x', ['x', 'y'])).toEqual(['sid:x', 'tag:x', 'tag:y']);
   });
+
+  it('keeps the longest valid id and tags within the platform\'s 256 bytes per hibernation tag', () => {
+    const longest = ['a'.repeat(MAX_TAG_BYTES), 'é'.repeat(MAX_TAG_BYTES / 2), '中'.repeat(MAX_TAG_BYTES / 3), '😀'.repeat(MAX_TAG_BYTES / 4)];
+    expect(longest.map(tagProblem)).toEqual([null, null, null, null]);
+    expect(longest.map((t) => tagProblem(`${t}x`)?.reason)).toEqual(['too_long', 'too_long', 'too_long', 'too_long']);
+    const id = 'i'.repeat(MAX_ID_LENGTH);
+    expect(socketIdProblem(id)).toBeNull();
+    for (const tag of hibernationTags(id, longest)) expect(new TextEncoder().encode(tag).length).toBeLessThanOrEqual(MAX_HIBERNATION_TAG_BYTES);
+  });
+});
+
+describe('utf8Length', () => {
+  it.each(['', 'abc', 'żółw', '中文', '😀x', 'a\u0000b', '\ud800'])('counts %j as TextEncoder does', (text) => {
+    expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
+  });
+});
+
+describe('parseConfiguration', () => {
+  const jwt = (jwksUrl: string) => ({ accessControl: 'jwt', jwt: { jwksUrl, policy: { read: ['*'], write: [] } } });
+  const accepts = (jwksUrl: string, loopbackHttpJwks: boolean) => {
+    try {
+      parseConfiguration(jwt(jwksUrl), { loopbackHttpJwks });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('accepts an http key-set URL only on a loopback host, and only when the deployment allows it', () => {
+    expect(accepts('https://idp.example.com/jwks', false)).toBe(true);
+    expect(accepts('http://127.0.0.1:9999/jwks', false)).toBe(false);
+    expect(accepts('http://127.0.0.1:9999/jwks', true)).toBe(true);
+    expect(accepts('http://localhost/jwks', true)).toBe(true);
+    expect(accepts('http://[::1]:8080/jwks', true)).toBe(true);
+    expect(accepts('http://idp.example.com/jwks', true)).toBe(false);
+    expect(accepts('http://127.0.0.1.nip.io/jwks', true)).toBe(false);
+  });
 });
 
 describe('keepalive rules', () => {
@@ -86,12 +128,16 @@ describe('keepalive rules', () => {
 
 describe('readConfig', () => {
   it('uses documented defaults and ignores nonsense', () => {
-    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000 });
+    expect(readConfig({})).toEqual({ adminToken: null, rootDomain: null, keepaliveIntervalMs: 50_000, connectTokenTtlMs: 300_000, allowLoopbackHttpJwks: false, allowHttpWebhooks: false });
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'true' }).allowLoopbackHttpJwks).toBe(true);
+    expect(readConfig({ ALLOW_LOOPBACK_HTTP_JWKS: 'yes' }).allowLoopbackHttpJwks).toBe(false);
     expect(readConfig({ ADMIN_TOKEN: '  ', KEEPALIVE_INTERVAL_SECONDS: '-3', ROOT_DOMAIN: 'Example.COM.' })).toMatchObject({
       adminToken: null,
       keepaliveIntervalMs: 50_000,
       rootDomain: 'example.com',
     });
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: 'true' }).allowHttpWebhooks).toBe(true);
+    expect(readConfig({ ALLOW_HTTP_WEBHOOKS: '1' }).allowHttpWebhooks).toBe(false);
   });
 });
 
@@ -117,7 +163,8 @@ describe('fitCloseReason', () => {
 });
 
 describe('shards', async () => {
-  const { allShards, decodeCursor, encodeCursor, idForShard, idsByShard, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret } = await import('../src/core/shards');
+  const { allShards, countsInUse, decodeCursor, encodeCursor, idForShard, idsByShard, layoutSettlesAt, resize, shardFromToken, shardOf, shardsForId, tokenForShard, tokenSecret, withoutUnused } =
+    await import('../src/core/shards');
 
   it('puts an id on one stable shard and spreads ids evenly', () => {
     expect(shardOf('anything', 1)).toBe(0);
@@ -133,6 +180,30 @@ describe('shards', async () => {
     expect(allShards(layout)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(shardsForId('x', layout)).toContain(shardOf('x', 2));
     expect(resize(layout, 8)).toBe(layout);
+  });
+
+  it('never forgets a shard count by resizing alone, and keeps each count once', () => {
+    let layout = { shards: 16, previous: [] as number[] };
+    for (const shards of [2, 3, 4, 5, 6, 7, 8, 9, 10, 2, 16, 3]) layout = resize(layout, shards);
+    expect(layout).toEqual({ shards: 3, previous: [16, 2, 10, 9, 8, 7, 6, 5, 4] });
+    expect(allShards(layout)).toHaveLength(16);
+    expect(shardsForId(idForShard(14, 16), layout)).toContain(14);
+  });
+
+  it('finds the earlier counts that still place a shard\'s sockets, and drops the others', () => {
+    const layout = { shards: 2, previous: [5, 3] };
+    const find = (ok: (id: string) => boolean) => Array.from({ length: 1000 }, (_, i) => `x-${i}`).find(ok) as string;
+    const leftByFive = find((id) => shardOf(id, 5) === 1 && shardOf(id, 3) !== 1 && shardOf(id, 2) !== 1);
+    const placedNow = find((id) => shardOf(id, 2) === 1);
+    expect(countsInUse([leftByFive, placedNow], 1, layout)).toEqual([5]);
+    expect(countsInUse([placedNow], 1, layout)).toEqual([]);
+    expect(withoutUnused(layout, new Set([5]))).toEqual({ shards: 2, previous: [5] });
+    expect(withoutUnused(layout, new Set())).toEqual({ shards: 2, previous: [] });
+  });
+
+  it('forgets earlier counts only after every token issued under them has expired', () => {
+    expect(layoutSettlesAt(0, 300_000)).toBe(3_605_000 + 60_000);
+    expect(layoutSettlesAt(1000, 7_200_000)).toBe(1000 + 7_200_000 + 60_000);
   });
 
   it('sends an id push only to the shards that may hold those ids', () => {

@@ -1,55 +1,28 @@
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay } from './backoff.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PONG_TIMEOUT_MS,
+  NO_WEBSOCKET_MESSAGE,
+  type MwsClientEvents,
+  type MwsClientOptions,
+  type WebSocketConstructor,
+} from './client-options.js';
 import { ClientCloseCode, isFinalCloseCode } from './close-codes.js';
 import { Emitter } from './emitter.js';
+import { KEEPALIVE_PING, KEEPALIVE_PONG, V2_PROTOCOL } from './protocol.js';
+import { V2Stream, type StreamEvent } from './stream.js';
 
-export const DEFAULT_PING_INTERVAL_MS = 25_000;
-export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
-/** The standard WebSocket constructor (browsers and Node >= 22 have it globally). */
-export type WebSocketConstructor = new (url: string) => WebSocket;
-
-export interface MwsClientOptions {
-  /**
-   * A connect uri from `POST /v1/sockets` or `GET /v1/websocket_uri`. Connect uris are single-use:
-   * once it has opened, the client cannot reconnect with it. Prefer `getUri` for long-lived clients.
-   */
-  uri?: string;
-  /** Returns a fresh connect uri; called before every connection attempt (including the first). */
-  getUri?: () => string | Promise<string>;
-  /** How often to send `ping`, in ms. Default 25 000; keep it below the service's interval (50 s by default). */
-  pingIntervalMs?: number;
-  /** How long to wait for `pong` before treating the connection as dead and reconnecting, in ms. Default 10 000. */
-  pongTimeoutMs?: number;
-  /** How long an attempt may take to open before it counts as failed, in ms. Default 10 000. */
-  connectTimeoutMs?: number;
-  /** Exponential backoff with full jitter between reconnect attempts; `false` disables reconnecting. */
-  reconnect?: (BackoffOptions & { maxAttempts?: number }) | false;
-  /** The WebSocket implementation; defaults to the global `WebSocket`. */
-  WebSocket?: WebSocketConstructor;
-  /** Source of randomness for jitter, in [0, 1); defaults to Math.random. */
-  random?: () => number;
-}
-
-export interface MwsClientEvents {
-  /** A connection is open. `attempt` is 0 for a first connection, else the reconnect attempt that succeeded. */
-  open: { attempt: number };
-  /** A pushed message. Text frames arrive as strings, binary ones are decoded as UTF-8. */
-  message: { data: string };
-  /** A connection closed. `willReconnect` says whether a `reconnecting` follows. */
-  close: { code: number; reason: string; willReconnect: boolean };
-  /** A reconnect is scheduled after `delayMs`. */
-  reconnecting: { attempt: number; delayMs: number };
-  /** Getting a uri or opening a socket failed; the client retries unless it has stopped. */
-  error: { error: unknown };
-}
+export * from './client-options.js';
 
 export type MwsClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed';
 
 const WS_OPEN = 1;
 
 /**
- * A reconnecting MWS WebSocket client with keepalive.
+ * A reconnecting MWS WebSocket client with keepalive. By default it speaks mws.v2: on every reconnect it resumes
+ * where it was (the service replays what it missed), acknowledges what it processed, never emits a message twice,
+ * and emits `recoveryFailed` when messages could not be replayed.
  *
  * ```ts
  * const client = new MwsClient({ getUri: async () => (await fetch('/my-backend/mws-uri')).json().then((r) => r.uri) });
@@ -59,7 +32,8 @@ const WS_OPEN = 1;
  */
 export class MwsClient extends Emitter<MwsClientEvents> {
   private readonly options: MwsClientOptions;
-  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly WebSocketImpl: new (url: string, protocols?: string[]) => WebSocket;
+  private readonly stream: V2Stream;
   private ws: WebSocket | null = null;
   private currentState: MwsClientState = 'idle';
   /** Consecutive failed attempts since the last successful open. */
@@ -70,6 +44,8 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by close() and by each new attempt, so late callbacks of an old attempt do nothing. */
   private generation = 0;
+  /** The attempt that opened the current mws.v2 connection, reported with its hello. */
+  private openedAttempt = 0;
 
   constructor(options: MwsClientOptions) {
     super();
@@ -78,8 +54,10 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     }
     this.options = options;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (impl === undefined) throw new TypeError('No global WebSocket: use Node >= 22 or pass the `WebSocket` option.');
-    this.WebSocketImpl = impl;
+    if (impl === undefined) throw new TypeError(NO_WEBSOCKET_MESSAGE);
+    // Any class with the standard `on*` handlers works; the type above is loose only so that `ws` fits.
+    this.WebSocketImpl = impl as unknown as new (url: string, protocols?: string[]) => WebSocket;
+    this.stream = new V2Stream();
   }
 
   get state(): MwsClientState {
@@ -130,7 +108,9 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     if (generation !== this.generation) return;
     let ws: WebSocket;
     try {
-      ws = new this.WebSocketImpl(uri);
+      const resume = this.options.protocol === 'raw' ? null : this.stream.resumeParam();
+      const url = resume === null ? uri : `${uri}${uri.includes('?') ? '&' : '?'}resume=${encodeURIComponent(resume)}`;
+      ws = this.options.protocol === 'raw' ? new this.WebSocketImpl(url) : new this.WebSocketImpl(url, [V2_PROTOCOL]);
     } catch (error) {
       this.emit('error', { error });
       this.scheduleReconnect();
@@ -171,19 +151,34 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     this.attempt = 0;
     this.currentState = 'open';
     this.startKeepalive(ws);
-    this.emit('open', { attempt });
+    // A mws.v2 connection is announced by its hello, which says whether it resumed.
+    if (ws.protocol === V2_PROTOCOL) this.openedAttempt = attempt;
+    else this.emit('open', { attempt, resumed: null });
   }
 
   private handleMessage(ws: WebSocket, raw: unknown): void {
     if (ws !== this.ws) return;
-    const data = typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer);
     // Only a `pong` we are waiting for is the keepalive answer; any other `pong` is a pushed message.
-    if (data === 'pong' && this.pongTimer !== undefined) {
+    if (raw === KEEPALIVE_PONG && this.pongTimer !== undefined) {
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;
       return;
     }
-    this.emit('message', { data });
+    if (ws.protocol !== V2_PROTOCOL) {
+      if (typeof raw === 'string') return this.emit('message', { data: raw });
+      const bytes = new Uint8Array(raw as ArrayBuffer);
+      return this.emit('message', { data: new TextDecoder().decode(bytes), bytes });
+    }
+    const sendAck = (frame: string) => {
+      if (ws === this.ws && ws.readyState === WS_OPEN) ws.send(frame);
+    };
+    this.dispatch(typeof raw === 'string' ? this.stream.onText(raw, sendAck) : this.stream.onBinary(new Uint8Array(raw as ArrayBuffer), sendAck));
+  }
+
+  private dispatch(event: StreamEvent): void {
+    if (event.kind === 'message') this.emit('message', event.message);
+    else if (event.kind === 'recoveryFailed') this.emit('recoveryFailed', { reason: event.reason, message: event.message });
+    else if (event.kind === 'hello') this.emit('open', { attempt: this.openedAttempt, resumed: event.resumed });
   }
 
   private handleClose(ws: WebSocket, code: number, reason: string): void {
@@ -231,7 +226,7 @@ export class MwsClient extends Emitter<MwsClientEvents> {
     const timeout = this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
     this.pingTimer = setInterval(() => {
       if (ws !== this.ws || ws.readyState !== WS_OPEN) return;
-      ws.send('ping');
+      ws.send(KEEPALIVE_PING);
       if (this.pongTimer !== undefined) return; // still waiting for the previous pong
       this.pongTimer = setTimeout(() => this.handlePongTimeout(ws), timeout);
     }, interval);
@@ -268,3 +263,5 @@ function safeClose(ws: WebSocket, code: number | undefined, reason: string): voi
     // Already closing or closed.
   }
 }
+
+export { CloseCode, ClientCloseCode, isFinalCloseCode } from './close-codes.js';

@@ -1,7 +1,8 @@
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MwsClient, type MwsClientEvents, type MwsClientOptions } from '../src/client.js';
+import WsWebSocket from 'ws';
+import { MwsClient, NO_WEBSOCKET_MESSAGE, type MwsClientEvents, type MwsClientOptions } from '../src/client.js';
 import { nextEvent, sleep, startFakeMws, type FakeMws } from './support/ws-server.js';
 
 let server: FakeMws;
@@ -24,6 +25,8 @@ function makeClient(options: Partial<MwsClientOptions> = {}) {
     ...(options.uri === undefined ? { getUri } : {}),
     pingIntervalMs: 60_000,
     reconnect: { baseDelayMs: 10, maxDelayMs: 40 },
+    // The raw protocol's behaviour; the mws.v2 default has its own tests (stream.test.ts).
+    protocol: 'raw',
     ...options,
   });
   clients.push(client);
@@ -48,7 +51,7 @@ describe('MwsClient', () => {
     expect(await message).toEqual({ data: 'hello' });
     const binary = next('message');
     conn.ws.send(Buffer.from('héllo bytes'));
-    expect(await binary).toEqual({ data: 'héllo bytes' });
+    expect(await binary).toEqual({ data: 'héllo bytes', bytes: new Uint8Array(Buffer.from('héllo bytes')) });
   });
 
   it('reconnects with exponentially growing delays capped at maxDelayMs, and resets after a successful open', async () => {
@@ -56,7 +59,7 @@ describe('MwsClient', () => {
     const { client, events, next } = makeClient({ random: () => 0.999, reconnect: { baseDelayMs: 20, maxDelayMs: 100 } });
     const opened = next('open');
     client.connect();
-    expect(await opened).toEqual({ attempt: 4 });
+    expect(await opened).toEqual({ attempt: 4, resumed: null });
     const delays = events.filter((e) => e.type === 'reconnecting').map((e) => e.event);
     expect(delays).toEqual([
       { attempt: 1, delayMs: 19 },
@@ -150,7 +153,7 @@ describe('MwsClient', () => {
     const { client, next } = makeClient({ uri: `${server.url}/?token=static` });
     const opened = next('open');
     client.connect();
-    expect(await opened).toEqual({ attempt: 1 });
+    expect(await opened).toEqual({ attempt: 1, resumed: null });
     expect(server.upgradeAttempts).toBe(2);
   });
 
@@ -199,7 +202,7 @@ describe('MwsClient', () => {
     const opened = next('open');
     client.connect();
     expect(((await error).error as Error).message).toBe('backend down');
-    expect(await opened).toEqual({ attempt: 2 });
+    expect(await opened).toEqual({ attempt: 2, resumed: null });
     expect(calls).toBe(3);
   });
 
@@ -250,6 +253,34 @@ describe('MwsClient', () => {
     } finally {
       sockets.forEach((s) => s.destroy());
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('connects, pings and receives with the `ws` package passed as the WebSocket option (Node 20 has no global one)', async () => {
+    const { client, events, next } = makeClient({ WebSocket: WsWebSocket, pingIntervalMs: 20, pongTimeoutMs: 200 });
+    const opened = next('open');
+    client.connect();
+    await opened;
+    const conn = await server.nthConnection(1);
+    const message = next('message');
+    conn.ws.send('hello from ws');
+    expect(await message).toEqual({ data: 'hello from ws' });
+    await sleep(100);
+    expect(conn.received).toContain('ping');
+    expect(events.filter((e) => e.type === 'close')).toEqual([]);
+  });
+
+  it('says in one line to pass a WebSocket when the runtime has none', () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      expect(() => new MwsClient({ uri: 'ws://x' })).toThrow(new TypeError(NO_WEBSOCKET_MESSAGE));
+      expect(NO_WEBSOCKET_MESSAGE).not.toContain('\n');
+      expect(NO_WEBSOCKET_MESSAGE).toContain("import WebSocket from 'ws'");
+      expect(() => new MwsClient({ uri: 'ws://x', WebSocket: WsWebSocket })).not.toThrow();
+    } finally {
+      global.WebSocket = saved;
     }
   });
 

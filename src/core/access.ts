@@ -4,7 +4,7 @@ import { looksLikeJwt, verifyEndUserToken, type JwtSettings } from './jwt';
 import { policyAllows } from './policy';
 import type { TenantRecord } from './tenant-record';
 import { matchesStoredHash } from './tokens';
-import { tagProblem } from './validation';
+import { tagProblem } from './fields';
 
 /**
  * Who may do what: the security token may do everything; `connect` and `push` are public in `none` mode and
@@ -33,9 +33,14 @@ export async function authorize(tenant: TenantRecord, bearer: string | null, act
   throw new ApiError(401, 'unauthorized', action === 'manage' ? "This call needs the tenant's security token." : 'Invalid token for this tenant.');
 }
 
-/** The tags of a socket opened with an end user's token: `user:<sub>` when the tenant asks for it and it fits. */
+/**
+ * The tags of a socket opened with an end user's token: `user:<sub>` when the tenant asks for it. A `sub` that
+ * cannot be a tag is refused (401 `invalid_claims`) rather than dropped, so backends never push to a tag nobody has.
+ */
 export function subjectTags(claims: JWTPayload, settings: JwtSettings | undefined): string[] {
   if (!settings?.subjectTag || typeof claims.sub !== 'string') return [];
   const tag = `user:${claims.sub}`;
-  return tagProblem(tag) === null ? [tag] : [];
+  const problem = tagProblem(tag);
+  if (problem !== null) throw new ApiError(401, 'invalid_claims', `The token's "sub" cannot tag the socket: "user:<sub>" ${problem.message}`);
+  return [tag];
 }

@@ -16,17 +16,6 @@ export function backlogAfter(backlog: number, elapsedMs: number, drainPerMs: num
   return (drained > 0 ? drained : 0) + bytes;
 }
 
-/** UTF-8 length of a string (what the frame holds), without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    // 2 bytes below U+0800, 3 above; each half of a surrogate pair adds one to make the pair's 4.
-    if (unit >= 0x80) bytes += unit < 0x800 || (unit & 0xf800) === 0xd800 ? 1 : 2;
-  }
-  return bytes;
-}
-
 /**
  * Which of `backlogs` to close, largest first, so that `total` falls within `budget`. Backlogs at or below
  * `floor` are never chosen, so the answer may leave the total over budget. Returns indexes into `backlogs`.

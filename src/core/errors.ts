@@ -1,9 +1,7 @@
-/** One field-level problem in a request body, as the 422 envelope lists it. */
-export interface FieldError {
-  reason: string;
-  property: string | null;
-  message: string;
-}
+import type { FieldError } from '../../sdk/src/protocol';
+import { MAX_FIELD_ERRORS } from './limits';
+
+export type { FieldError };
 
 /** The plain-data form of an ApiError, safe to return across Durable Object RPC. */
 export interface ApiErrorData {
@@ -33,8 +31,14 @@ export class ApiError extends Error {
     this.headers = extra.headers;
   }
 
+  /** A 422 listing the first MAX_FIELD_ERRORS problems, then one `too_many_errors` entry counting the rest. */
   static unprocessable(errors: FieldError[]): ApiError {
-    return new ApiError(422, 'unprocessable_entity', errors.map((e) => e.message).join('; '), { errors });
+    const listed = errors.slice(0, MAX_FIELD_ERRORS);
+    if (errors.length > MAX_FIELD_ERRORS) {
+      const more = errors.length - MAX_FIELD_ERRORS;
+      listed.push({ reason: 'too_many_errors', property: null, message: `${more} more ${more === 1 ? 'problem is' : 'problems are'} not listed.` });
+    }
+    return new ApiError(422, 'unprocessable_entity', listed.map((e) => e.message).join('; '), { errors: listed });
   }
 
   toData(): ApiErrorData {

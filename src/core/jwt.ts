@@ -8,25 +8,11 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ApiError } from './errors';
-import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS } from './limits';
-import type { AccessPolicy } from './policy';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS, MAX_USER_LENGTH } from './limits';
+import type { JwtSettings } from '../../sdk/src/protocol';
 
 /** How a tenant in `jwt` mode verifies its end users' tokens. Exactly one of secret, jwks, jwksUrl is set. */
-export interface JwtSettings {
-  /** Shared HS256 secret. */
-  secret?: string;
-  /** A JWKS document (RS256 / ES256 public keys). */
-  jwks?: JSONWebKeySet;
-  /** Where to fetch the JWKS (Auth0, Cognito, Firebase, Supabase publish one). */
-  jwksUrl?: string;
-  issuer?: string;
-  audience?: string;
-  policy: AccessPolicy;
-  /** The claim listing the user's groups, for `group:` policy entries. */
-  groupsClaim: string;
-  /** Tag sockets opened with a user's token as `user:<sub>`, so backends can push to a user. */
-  subjectTag: boolean;
-}
+export type { JwtSettings };
 
 /** A backend's connect-token signing key (HS256), stored so the tenant object can verify what backends mint. */
 export interface SigningKey {
@@ -45,14 +31,17 @@ export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
 
-/** Verifies an end user's token against the tenant's settings; throws a 401 ApiError saying why it failed. */
+/**
+ * Verifies an end user's token against the tenant's settings: it must expire (`exp`). Throws a 401 ApiError saying
+ * why it failed, or 503 `key_set_unavailable` when the tenant's JWKS URL cannot be fetched.
+ */
 export async function verifyEndUserToken(token: string, settings: JwtSettings, remoteKeySets: Map<string, JWTVerifyGetKey>): Promise<JWTPayload> {
-  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS };
+  const options = { issuer: settings.issuer, audience: settings.audience, requiredClaims: ['exp'], clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS };
   try {
     if (settings.secret !== undefined) {
       return (await jwtVerify(token, encoder.encode(settings.secret), { ...options, algorithms: END_USER_ALGORITHMS_HMAC })).payload;
     }
-    const keys = settings.jwks !== undefined ? createLocalJWKSet(settings.jwks) : remoteKeySet(settings.jwksUrl ?? '', remoteKeySets);
+    const keys = settings.jwks !== undefined ? createLocalJWKSet(settings.jwks as JSONWebKeySet) : remoteKeySet(settings.jwksUrl ?? '', remoteKeySets);
     return (await jwtVerify(token, keys, { ...options, algorithms: END_USER_ALGORITHMS_PUBLIC_KEY })).payload;
   } catch (err) {
     throw jwtError(err);
@@ -62,6 +51,8 @@ export async function verifyEndUserToken(token: string, settings: JwtSettings, r
 export interface ConnectClaims {
   socketId: string | null;
   tags: string[];
+  /** `sub`, when it is a string of at most MAX_USER_LENGTH characters. */
+  user: string | null;
   jti: string;
   expiresAt: number;
 }
@@ -94,16 +85,38 @@ export async function verifyConnectToken(token: string, tenant: string, keys: re
   if ((sid !== undefined && typeof sid !== 'string') || (tags !== undefined && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string')))) {
     throw new ApiError(401, 'invalid_claims', 'sid must be a string and tags an array of strings.');
   }
-  return { socketId: sid ?? null, tags: (tags as string[] | undefined) ?? [], jti: String(payload.jti), expiresAt: exp * 1000 };
+  return { socketId: sid ?? null, tags: (tags as string[] | undefined) ?? [], user: userOf(payload), jti: String(payload.jti), expiresAt: exp * 1000 };
+}
+
+/** The user a token speaks for, as events report it: its `sub`, when it is a string of reasonable length. */
+export function userOf(claims: JWTPayload): string | null {
+  return typeof claims.sub === 'string' && claims.sub.length <= MAX_USER_LENGTH ? claims.sub : null;
 }
 
 function remoteKeySet(url: string, cache: Map<string, JWTVerifyGetKey>): JWTVerifyGetKey {
   let set = cache.get(url);
   if (set === undefined) {
-    set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    set = unavailableWhenUnfetched(url, createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }));
     cache.set(url, set);
   }
   return set;
+}
+
+/**
+ * The key set, but any failure other than choosing a key from a fetched set becomes 503 `key_set_unavailable`.
+ * A failed fetch is reported by the runtime, not by jose, so it cannot be recognised by its type: on workerd a
+ * refused connection is a plain `Error: Network connection lost.`, a DNS or TLS failure `Error: internal error`.
+ */
+function unavailableWhenUnfetched(url: string, keySet: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await keySet(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+      console.warn('JWKS fetch failed', new URL(url).origin, String(err));
+      throw new ApiError(503, 'key_set_unavailable', "The tenant's JWKS could not be fetched; retry shortly.", { headers: { 'retry-after': '5' } });
+    }
+  };
 }
 
 /** Maps jose's errors to the documented 401 reasons. */
@@ -123,13 +136,5 @@ export function jwtError(err: unknown): ApiError {
   if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey) {
     return fail('invalid_signature', 'The token signature does not verify with the tenant\'s keys.');
   }
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || isKeySetFetchFailure(err)) {
-    return new ApiError(503, 'key_set_unavailable', 'The tenant\'s JWKS could not be fetched; retry shortly.', { headers: { 'retry-after': '5' } });
-  }
   return fail('invalid_token', 'The token is not a well-formed JWT.');
-}
-
-/** createRemoteJWKSet reports a failed fetch as a plain TypeError or a generic JOSEError. */
-function isKeySetFetchFailure(err: unknown): boolean {
-  return err instanceof TypeError || (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC');
 }

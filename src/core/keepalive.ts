@@ -11,7 +11,13 @@ export function isStale(lastPingAt: Date | null, now: number, intervalMs: number
   return now - lastPingAt.getTime() > STALE_AFTER_INTERVALS * intervalMs;
 }
 
-/** When the next sweep is due, or null when nothing is left to watch (the alarm then stops). */
-export function nextSweepAt(now: number, intervalMs: number, sockets: number, pendingReservations: number): number | null {
-  return sockets > 0 || pendingReservations > 0 ? now + intervalMs : null;
+/**
+ * When the next sweep is due, or null when nothing is left to watch (the alarm then stops). Stored history that
+ * expires at `historyExpiresAt` keeps the alarm going too, at most once an interval, so an idle stream ages out.
+ */
+export function nextSweepAt(now: number, intervalMs: number, openSockets: number, pendingReservations: number, historyExpiresAt: number | null = null): number | null {
+  const sweep = openSockets > 0 || pendingReservations > 0 ? now + intervalMs : null;
+  const trim = historyExpiresAt === null ? null : Math.max(historyExpiresAt, now + intervalMs);
+  if (sweep === null || trim === null) return sweep ?? trim;
+  return Math.min(sweep, trim);
 }

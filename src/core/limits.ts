@@ -1,3 +1,5 @@
+import type { TenantLimits } from '../../sdk/src/protocol';
+
 /**
  * Every limit of the service, in one place. The README's "Limits" table lists the same numbers.
  * Platform limits: https://developers.cloudflare.com/durable-objects/platform/limits/
@@ -12,12 +14,26 @@ export const MAX_RECEIVER_SOCKETS = 1000;
 export const MAX_RECEIVER_TAGS = 100;
 /** Socket pages: `GET /v1/sockets?limit=` defaults to and is capped at this. */
 export const MAX_LIST_LIMIT = 1000;
+/** Entries of a `tags` list in `POST /v1/sockets`, duplicates included (at most MAX_TAGS_PER_SOCKET distinct). */
+export const MAX_SOCKET_TAG_ITEMS = 100;
+/** Keys in a tenant's `jwt.jwks` document. */
+export const MAX_JWKS_KEYS = 50;
+/** Problems listed in one 422; the rest are counted in one last `too_many_errors` entry. */
+export const MAX_FIELD_ERRORS = 20;
 
 // ---- Sockets ----
 
-/** Socket ids and tags: length in characters. The platform allows 256 per hibernation tag; ours carry a 4-char prefix. */
+/**
+ * The platform refuses a hibernation tag over 256 bytes of UTF-8 (its error says "characters"; it counts bytes).
+ * https://developers.cloudflare.com/durable-objects/api/state/#acceptwebsocket
+ */
+export const MAX_HIBERNATION_TAG_BYTES = 256;
+/** Hibernation tags carry a 4-byte kind prefix, `sid:` or `tag:` (core/receivers.ts). */
+export const HIBERNATION_TAG_PREFIX_BYTES = 4;
+/** Socket ids: ASCII only, so characters are bytes. */
 export const MAX_ID_LENGTH = 128;
-export const MAX_TAG_LENGTH = 128;
+/** Tags: UTF-8 bytes, what is left of a hibernation tag after its prefix. */
+export const MAX_TAG_BYTES = MAX_HIBERNATION_TAG_BYTES - HIBERNATION_TAG_PREFIX_BYTES;
 /**
  * The platform allows 10 tags per hibernatable WebSocket, and the socket id takes one.
  * https://developers.cloudflare.com/durable-objects/api/state/#acceptwebsocket
@@ -61,23 +77,22 @@ export const MAX_SECURITY_TOKENS = 2;
 export const MAX_SIGNING_KEYS = 3;
 /** Most shards one tenant may have: 64 x 32,000 sockets. */
 export const MAX_SHARDS = 64;
-/** Shard counts a tenant used before, kept so sockets placed under them stay reachable by id. */
-export const MAX_PREVIOUS_LAYOUTS = 8;
+/** While sockets placed by an earlier shard count remain, shard 0 checks this often whether they are gone. */
+export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
+/** Tenant shard layouts a Worker isolate remembers for routing backend-minted connect tokens, and for how long. */
+export const MAX_CACHED_LAYOUTS = 10_000;
+export const LAYOUT_CACHE_MS = 60_000;
 
 /** Per-tenant caps the operator sets through the admin API. */
-export interface TenantLimits {
-  /** Sustained pushes per second (bursts of twice that are allowed). */
-  pushesPerSecond: number;
-  /** Sustained WebSocket connection attempts per second, per object (bursts of twice that). */
-  connectsPerSecond: number;
-  /** Connected sockets at once, per object (shard). */
-  maxSockets: number;
-}
+export type { TenantLimits };
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   pushesPerSecond: 1000,
   connectsPerSecond: 500,
   maxSockets: MAX_SOCKETS_PER_OBJECT,
+  historyMaxAgeSeconds: 24 * 3600,
+  historyMaxMessages: 100_000,
+  historyMaxBytes: 64 * 1024 * 1024,
 };
 
 /** Allowed [min, max] of each limit. */
@@ -85,6 +100,10 @@ export const LIMIT_RANGES: Record<keyof TenantLimits, [number, number]> = {
   pushesPerSecond: [1, 100_000],
   connectsPerSecond: [1, 100_000],
   maxSockets: [1, MAX_SOCKETS_PER_OBJECT],
+  historyMaxAgeSeconds: [1, 7 * 24 * 3600],
+  historyMaxMessages: [1, 1_000_000],
+  // The platform stores at most 10 GB per object: https://developers.cloudflare.com/durable-objects/platform/limits/
+  historyMaxBytes: [1024 * 1024, 1024 * 1024 * 1024],
 };
 
 /** Burst size for a sustained per-second rate. */
@@ -105,3 +124,71 @@ export const MAX_POLICY_ENTRY_LENGTH = 256;
 export const MAX_REMEMBERED_RESERVATIONS = 50_000;
 /** Security tokens already verified, kept in memory (a tenant has at most MAX_SECURITY_TOKENS). */
 export const MAX_VERIFIED_TOKENS = 4;
+
+// ---- Webhooks ----
+
+/** Webhooks one tenant may have. */
+export const MAX_WEBHOOKS = 5;
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 256;
+/** One delivery (connect, send, first bytes of the answer) is given up after this long. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** The most of a receiver's answer kept with a delivery, in characters. */
+export const WEBHOOK_RESPONSE_EXCERPT_CHARS = 256;
+/** Events in one POST: deliveries batch what queued up while the previous POST was in flight. */
+export const MAX_WEBHOOK_BATCH_EVENTS = 100;
+export const MAX_WEBHOOK_BATCH_BYTES = 256 * 1024;
+/** Consecutive POSTs per webhook in one run of the object's alarm; the next run follows at once. */
+export const WEBHOOK_BATCHES_PER_RUN = 20;
+/**
+ * Waits before the 1st, 2nd, ... retry of a failed delivery (each +-20% jitter); the last repeats.
+ * A receiver is retried for WEBHOOK_DISABLE_AFTER_MS before the webhook is disabled.
+ */
+export const WEBHOOK_RETRY_DELAYS_MS = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000];
+export const WEBHOOK_DISABLE_AFTER_MS = 24 * 3_600_000;
+/** Undelivered events one object keeps for one webhook; past it the webhook is disabled and its backlog dropped. */
+export const MAX_WEBHOOK_BACKLOG_EVENTS = 50_000;
+/** Delivery attempts one object remembers per webhook; `GET /v1/webhooks/{id}/deliveries` shows up to this many. */
+export const WEBHOOK_DELIVERIES_KEPT = 50;
+/** After a secret rotation the previous secret still signs (a second signature) this long by default, at most the max. */
+export const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86_400;
+export const MAX_PREVIOUS_SECRET_TTL_SECONDS = 7 * 86_400;
+/** Text frames a client may send upstream (`clientMessages: "webhook"`), in UTF-8 bytes; larger ones close with 1009. */
+export const MAX_CLIENT_MESSAGE_BYTES = 8192;
+/** A socket's `user` (its token's `sub`) is reported up to this length, and as null beyond. */
+export const MAX_USER_LENGTH = 256;
+
+// ---- Presence ----
+
+/** Tags in one `GET /v1/presence?tags=` call. */
+export { MAX_PRESENCE_TAGS } from '../../sdk/src/protocol';
+
+// ---- History and the mws.v2 protocol ----
+
+/** What a tenant keeps when it sets nothing: the last 2 minutes, at most 10,000 messages per shard. */
+export const DEFAULT_HISTORY_MAX_AGE_SECONDS = 120;
+export const DEFAULT_HISTORY_MAX_MESSAGES = 10_000;
+/**
+ * Trims run in batches, so history holds up to this fraction more than asked (plus HISTORY_TRIM_SLACK_MIN messages)
+ * and messages outlive their age by up to that fraction of it: one DELETE per batch, not one per push.
+ */
+export const HISTORY_TRIM_SLACK_FRACTION = 1 / 16;
+export const HISTORY_TRIM_SLACK_MIN = 16;
+/** History rows read per query while replaying. */
+export const REPLAY_BATCH_ROWS = 256;
+/** Bytes a mws.v2 socket may have been sent and not yet acknowledged; past it the socket is paused until it acks. */
+export const V2_WINDOW_BYTES = 1024 * 1024;
+/** A mws.v2 client may send this many frames (acks) per window besides `ping`; past it, 1008. */
+export const V2_CLIENT_FRAMES_PER_WINDOW = 300;
+/** Longest accepted `resume` query parameter. */
+export const MAX_RESUME_PARAM_LENGTH = 512;
+
+// ---- Idempotent publish ----
+
+/** `Idempotency-Key` values: 1 to this many printable ASCII characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** How long a key is remembered, and how many keys a tenant's object keeps at most (the oldest go first). */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
+export const MAX_IDEMPOTENCY_KEYS = 100_000;
+/** A push still in flight after this long is taken as abandoned (its object restarted): a retry may complete it. */
+export const IDEMPOTENCY_IN_FLIGHT_MS = 60_000;

@@ -4,10 +4,7 @@ import type { JWTPayload } from 'jose';
  * Who may read (connect) and write (push) in `jwt` mode. Each entry is `*` (any valid token),
  * `user:<sub>` (that subject) or `group:<name>` (a member: the name is in the token's groups claim).
  */
-export interface AccessPolicy {
-  read: string[];
-  write: string[];
-}
+export type { AccessPolicy } from '../../sdk/src/protocol';
 
 export const POLICY_ENTRY_PATTERN = /^(\*|user:.+|group:.+)$/;
 

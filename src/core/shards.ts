@@ -1,5 +1,5 @@
 import { base64url } from 'jose';
-import { MAX_PREVIOUS_LAYOUTS, MAX_SHARDS } from './limits';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_CONNECT_JWT_LIFETIME_SECONDS, MAX_SHARDS } from './limits';
 
 /**
  * Spreading one tenant over several Durable Objects ("shards"), as pure functions.
@@ -9,7 +9,10 @@ import { MAX_PREVIOUS_LAYOUTS, MAX_SHARDS } from './limits';
 export interface ShardLayout {
   /** Where new sockets are placed. */
   shards: number;
-  /** Earlier shard counts, newest first; their sockets may still be connected. */
+  /**
+   * Earlier shard counts, newest first, each remembered until no socket it placed is left (at most MAX_SHARDS - 1
+   * distinct counts): a socket id may live on its shard under any of them.
+   */
   previous: number[];
 }
 
@@ -43,8 +46,35 @@ export function allShards(layout: ShardLayout): number[] {
 /** The layout after changing the shard count: the old count is remembered while sockets may still use it. */
 export function resize(layout: ShardLayout, shards: number): ShardLayout {
   if (shards === layout.shards) return layout;
-  const previous = [layout.shards, ...layout.previous.filter((n) => n !== layout.shards && n !== shards)].slice(0, MAX_PREVIOUS_LAYOUTS);
-  return { shards, previous };
+  return { shards, previous: [layout.shards, ...layout.previous.filter((n) => n !== layout.shards && n !== shards)] };
+}
+
+/**
+ * The earlier counts that placed some of `ids`, held by `shard`, where the current count would not: the counts
+ * pushes by id still need. A socket on the shard the current count names needs none.
+ */
+export function countsInUse(ids: Iterable<string>, shard: number, layout: ShardLayout): number[] {
+  const used = new Set<number>();
+  for (const id of ids) {
+    if (shardOf(id, layout.shards) === shard) continue;
+    for (const n of layout.previous) if (shardOf(id, n) === shard) used.add(n);
+  }
+  return [...used];
+}
+
+/** The layout without the earlier counts nothing uses any more. */
+export function withoutUnused(layout: ShardLayout, inUse: ReadonlySet<number>): ShardLayout {
+  return { shards: layout.shards, previous: layout.previous.filter((n) => inUse.has(n)) };
+}
+
+/**
+ * When the counts left behind by a resize at `resizedAt` may be forgotten: after every connect token issued under
+ * them has expired (connect URIs after their TTL, backend-minted JWTs an hour plus the clock tolerance after they
+ * could last be accepted), with a minute's margin. Before that a token could still place a socket by an old count.
+ */
+export function layoutSettlesAt(resizedAt: number, connectTokenTtlMs: number): number {
+  const jwtMs = (MAX_CONNECT_JWT_LIFETIME_SECONDS + JWT_CLOCK_TOLERANCE_SECONDS) * 1000;
+  return resizedAt + Math.max(connectTokenTtlMs, jwtMs) + 60_000;
 }
 
 /** Shard 0 is named after the tenant (so a one-shard tenant is just its object); shard k after `tenant/k`. */
@@ -64,6 +94,11 @@ export function idsByShard(ids: readonly string[], layout: ShardLayout): Map<num
   }
   return out;
 }
+
+/** Set by the Worker on upgrades it routed by the tenant's shard layout (backend-minted JWTs): the shard it chose. */
+export const ROUTED_SHARD_HEADER = 'x-mws-shard';
+/** What a shard answers a JWT upgrade whose socket id it does not hold under the current layout: route it again. */
+export const MISDIRECTED_STATUS = 421;
 
 /** Opaque connect tokens name their shard as a `k~` prefix (none for shard 0), so an upgrade goes straight there. */
 export function tokenForShard(shard: number, secret: string): string {

@@ -1,6 +1,6 @@
-import { ApiError, type FieldError } from './errors';
+import { FieldErrors, requireObject, socketIdProblem, stringList, tagProblem, type Problem } from './fields';
 import {
-  MAX_ID_LENGTH,
+  MAX_JWKS_KEYS,
   MAX_LIST_LIMIT,
   MAX_POLICY_ENTRIES,
   MAX_POLICY_ENTRY_LENGTH,
@@ -8,45 +8,37 @@ import {
   MIN_HS256_SECRET_LENGTH,
   MAX_RECEIVER_SOCKETS,
   MAX_RECEIVER_TAGS,
-  MAX_TAG_LENGTH,
+  MAX_SOCKET_TAG_ITEMS,
   MAX_TAGS_PER_SOCKET,
   LIMIT_RANGES,
   type TenantLimits,
 } from './limits';
+import { parseHistorySettings } from './history-rules';
 import type { JwtSettings } from './jwt';
 import { POLICY_ENTRY_PATTERN } from './policy';
 import { decodeCursor, type Cursor } from './shards';
 
-export type AccessControl = 'custom' | 'none' | 'jwt';
-export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
+import {
+  ACCESS_CONTROL_MODES,
+  CLIENT_MESSAGES_MODES,
+  type AccessControl,
+  type ClientMessages,
+  type ConfigurationUpdate as WireConfigurationUpdate,
+  type Receivers,
+  type SocketRequest,
+  type TenantCreateRequest,
+} from '../../sdk/src/protocol';
 
-export interface Receivers {
-  sockets: string[] | null;
-  tags: string[] | null;
-}
+export type { AccessControl, ClientMessages, Receivers, SocketRequest, TenantCreateRequest };
 
+/** A push as the service handles it: `data` text, or the bytes `dataBase64` carried. */
 export interface PushRequest {
-  data: string;
+  data: string | Uint8Array;
   receivers: Receivers;
 }
 
-export interface SocketRequest {
-  id: string | null;
-  tags: string[];
-}
-
-export interface TenantCreateRequest {
-  name: string;
-  accessControl: AccessControl;
-  limits: Partial<TenantLimits>;
-  shards: number;
-}
-
-/** A change to a tenant's configuration: only the fields given are replaced. */
-export interface ConfigurationUpdate {
-  accessControl?: AccessControl;
-  jwt?: JwtSettings;
-}
+/** A change to a tenant's configuration, checked: only the fields given are replaced. */
+export type ConfigurationUpdate = WireConfigurationUpdate<JwtSettings>;
 
 /** Lowercase DNS label: what a tenant may be called. */
 export const TENANT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -55,35 +47,21 @@ export function isValidTenantName(name: string): boolean {
   return TENANT_NAME_PATTERN.test(name);
 }
 
-/** Socket ids: letters, digits and `._:@-`; `*` is reserved for "every socket". */
-export const SOCKET_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
-
-/** Collects field errors, then throws them together as one 422. */
-class FieldErrors {
-  readonly list: FieldError[] = [];
-  add(reason: string, property: string | null, message: string): void {
-    this.list.push({ reason, property, message });
-  }
-  throwIfAny(): void {
-    if (this.list.length > 0) throw ApiError.unprocessable(this.list);
-  }
-}
-
-function requireObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw ApiError.unprocessable([{ reason: 'invalid_type', property: null, message: 'Body must be a JSON object.' }]);
-  }
-  return body as Record<string, unknown>;
-}
-
-/** Validates `POST /v1/messages`. A missing `sockets` or `tags` key counts as null. */
+/** Validates `POST /v1/messages`: exactly one of `data` and `dataBase64`. A missing `sockets` or `tags` key counts as null. */
 export function parsePushRequest(body: unknown): PushRequest {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  if (!('data' in obj)) errors.add('required', 'data', 'data is required.');
+  let data: string | Uint8Array = '';
+  if ('data' in obj && 'dataBase64' in obj) errors.add('invalid_value', null, 'Give exactly one of data (text) and dataBase64 (bytes), not both.');
+  else if ('dataBase64' in obj) {
+    const bytes = typeof obj.dataBase64 === 'string' ? decodeBase64(obj.dataBase64) : null;
+    if (bytes === null) errors.add(typeof obj.dataBase64 === 'string' ? 'invalid_value' : 'invalid_type', 'dataBase64', 'dataBase64 must be a string of standard base64 (A-Z a-z 0-9 + /, = padding).');
+    else data = bytes;
+  } else if (!('data' in obj)) errors.add('required', 'data', 'data (text) or dataBase64 (bytes) is required.');
   else if (typeof obj.data !== 'string') errors.add('invalid_type', 'data', 'data must be a string.');
   // A WebSocket text frame is UTF-8: a lone surrogate could not be delivered byte for byte.
   else if (!obj.data.isWellFormed()) errors.add('invalid_value', 'data', 'data must be well-formed Unicode text (no lone surrogates).');
+  else data = obj.data;
 
   let receivers: Receivers = { sockets: null, tags: null };
   if (!('receivers' in obj) || obj.receivers === null) {
@@ -101,7 +79,24 @@ export function parsePushRequest(body: unknown): PushRequest {
     };
   }
   errors.throwIfAny();
-  return { data: obj.data as string, receivers };
+  return { data, receivers };
+}
+
+/** Standard base64 (RFC 4648 section 4), padding optional; null when it is not. */
+export function decodeBase64(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) return null;
+  if (text.includes('=') && text.length % 4 !== 0) return null;
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Standard base64 with padding. */
+export function encodeBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 /** Validates `POST /v1/sockets`: optional `id`, optional `tags` (deduplicated). */
@@ -124,7 +119,7 @@ export function parseSocketRequest(body: unknown): SocketRequest {
 
 /** Tags for one socket: an array of valid tags, at most MAX_TAGS_PER_SOCKET after removing duplicates. */
 function parseSocketTags(errors: FieldErrors, value: unknown, property: string): string[] {
-  const list = stringList(errors, value, property, { maxItems: Number.POSITIVE_INFINITY, check: tagProblem }) ?? [];
+  const list = stringList(errors, value, property, { maxItems: MAX_SOCKET_TAG_ITEMS, check: tagProblem }) ?? [];
   const unique = [...new Set(list)];
   if (unique.length > MAX_TAGS_PER_SOCKET) {
     errors.add('too_many', property, `${property} has ${unique.length} distinct tags; a socket may have at most ${MAX_TAGS_PER_SOCKET}.`);
@@ -132,21 +127,29 @@ function parseSocketTags(errors: FieldErrors, value: unknown, property: string):
   return unique;
 }
 
-/** Validates `PUT /v1/configuration`: `accessControl` and/or `jwt` settings. */
-export function parseConfiguration(body: unknown): ConfigurationUpdate {
+/**
+ * Validates `PUT /v1/configuration`: `accessControl`, `jwt` settings and/or `clientMessages`. `jwt.jwksUrl` must be https, or
+ * http on a loopback host when the deployment allows it for local development.
+ */
+export function parseConfiguration(body: unknown, options: { loopbackHttpJwks: boolean }): ConfigurationUpdate {
   const obj = requireObject(body);
   const errors = new FieldErrors();
-  if (obj.accessControl === undefined && obj.jwt === undefined) {
-    errors.add('required', 'accessControl', 'Give accessControl and/or jwt.');
+  if (obj.accessControl === undefined && obj.jwt === undefined && obj.clientMessages === undefined && obj.history === undefined) {
+    errors.add('required', 'accessControl', 'Give accessControl, jwt, clientMessages and/or history.');
   }
   const update: ConfigurationUpdate = {};
   if (obj.accessControl !== undefined) update.accessControl = accessControlField(errors, obj.accessControl, true) ?? undefined;
-  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt);
+  if (obj.jwt !== undefined) update.jwt = parseJwtSettings(errors, obj.jwt, options.loopbackHttpJwks);
+  if (obj.clientMessages !== undefined) {
+    if ((CLIENT_MESSAGES_MODES as readonly unknown[]).includes(obj.clientMessages)) update.clientMessages = obj.clientMessages as ClientMessages;
+    else errors.add('invalid_value', 'clientMessages', 'clientMessages must be "ignore" or "webhook".');
+  }
+  if (obj.history !== undefined) update.history = parseHistorySettings(errors, obj.history);
   errors.throwIfAny();
   return update;
 }
 
-function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | undefined {
+function parseJwtSettings(errors: FieldErrors, value: unknown, loopbackHttpJwks: boolean): JwtSettings | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     errors.add('invalid_type', 'jwt', 'jwt must be an object.');
     return undefined;
@@ -159,11 +162,13 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
   }
   if (v.jwks !== undefined) {
     const keys = (v.jwks as { keys?: unknown } | null)?.keys;
-    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
+    if (Array.isArray(keys) && keys.length > MAX_JWKS_KEYS) {
+      errors.add('too_many', 'jwt.jwks.keys', `jwt.jwks.keys has ${keys.length} keys; at most ${MAX_JWKS_KEYS} are allowed.`);
+    } else if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
       errors.add('invalid_value', 'jwt.jwks', 'jwt.jwks must be a JWKS document: {"keys": [{"kty": ...}, ...]}.');
     }
   }
-  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isHttpsUrl(v.jwksUrl))) {
+  if (v.jwksUrl !== undefined && !(typeof v.jwksUrl === 'string' && isKeySetUrl(v.jwksUrl, loopbackHttpJwks))) {
     errors.add('invalid_value', 'jwt.jwksUrl', 'jwt.jwksUrl must be an https URL.');
   }
   for (const claim of ['issuer', 'audience', 'groupsClaim'] as const) {
@@ -190,9 +195,12 @@ function parseJwtSettings(errors: FieldErrors, value: unknown): JwtSettings | un
   };
 }
 
-function isHttpsUrl(value: string): boolean {
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+function isKeySetUrl(value: string, loopbackHttp: boolean): boolean {
   try {
-    return new URL(value).protocol === 'https:';
+    const url = new URL(value);
+    return url.protocol === 'https:' || (loopbackHttp && url.protocol === 'http:' && LOOPBACK_HOSTS.includes(url.hostname));
   } catch {
     return false;
   }
@@ -277,54 +285,4 @@ function accessControlField(errors: FieldErrors, value: unknown, required: boole
     return null;
   }
   return value as AccessControl;
-}
-
-interface Problem {
-  reason: string;
-  message: string;
-}
-
-function stringList(
-  errors: FieldErrors,
-  value: unknown,
-  property: string,
-  rules: { maxItems: number; check: (s: string) => Problem | null },
-): string[] | null {
-  if (value === undefined || value === null) return null;
-  if (!Array.isArray(value)) {
-    errors.add('invalid_type', property, `${property} must be an array of strings or null.`);
-    return null;
-  }
-  if (value.length > rules.maxItems) {
-    errors.add('too_many', property, `${property} has ${value.length} items; at most ${rules.maxItems} are allowed.`);
-    return null;
-  }
-  const out: string[] = [];
-  for (const [i, item] of value.entries()) {
-    if (typeof item !== 'string') {
-      errors.add('invalid_type', `${property}[${i}]`, `${property}[${i}] must be a string.`);
-      continue;
-    }
-    const problem = rules.check(item);
-    if (problem) errors.add(problem.reason, `${property}[${i}]`, `${property}[${i}] ${problem.message}`);
-    else out.push(item);
-  }
-  return out;
-}
-
-/** Why a string cannot be a socket id, or null when it can. */
-export function socketIdProblem(id: string): Problem | null {
-  if (id.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
-  if (id.length > MAX_ID_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_ID_LENGTH} characters.` };
-  if (!SOCKET_ID_PATTERN.test(id)) return { reason: 'invalid_value', message: 'may contain only letters, digits and . _ : @ -' };
-  return null;
-}
-
-/** Why a string cannot be a tag, or null when it can. Tags are any printable text without control characters. */
-export function tagProblem(tag: string): Problem | null {
-  if (tag.length === 0) return { reason: 'invalid_value', message: 'must not be empty.' };
-  if (tag.length > MAX_TAG_LENGTH) return { reason: 'too_long', message: `must be at most ${MAX_TAG_LENGTH} characters.` };
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(tag) || !tag.isWellFormed()) return { reason: 'invalid_value', message: 'must not contain control characters or lone surrogates.' };
-  return null;
 }

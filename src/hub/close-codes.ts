@@ -1,7 +1,7 @@
 import { MAX_CLOSE_REASON_BYTES } from '../core/limits';
 
 /** Every close code the service sends: one table, shared with the client SDK. */
-export { CloseCode } from '../../sdk/src/close-codes';
+export { CloseCode } from '../../sdk/src/protocol';
 
 /** Closes a socket without throwing (it may already be closing), with the reason cut to what the platform accepts. */
 export function closeQuietly(ws: WebSocket, code: number, reason: string): void {

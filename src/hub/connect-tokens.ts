@@ -1,20 +1,27 @@
 import { ApiError } from '../core/errors';
 import { looksLikeJwt, verifyConnectToken } from '../core/jwt';
-import { MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
-import { idForShard, tokenSecret } from '../core/shards';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
+import { idForShard, shardOf, tokenSecret } from '../core/shards';
 import { hashToken } from '../core/tokens';
-import { socketIdProblem, tagProblem } from '../core/validation';
+import { socketIdProblem, tagProblem } from '../core/fields';
 import type { Placement } from './tenant-store';
 
 /** What an opaque connect token grants: one socket id with its tags, until it expires. */
 export interface Grant {
   id: string;
   tags: string[];
+  user: string | null;
 }
 
 interface Reservation extends Grant {
   expiresAt: number;
 }
+
+/** What redeeming a token gives: a grant, null (unknown, used or expired), or "misdirected" (a JWT for another shard). */
+export type Redemption = Grant | null | 'misdirected';
+
+/** Records a JWT's `jti` on the other shards its socket id may have used before; false if one of them had it. */
+export type SpendElsewhere = (jti: string, socketId: string, until: number) => Promise<boolean>;
 
 /**
  * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
@@ -23,50 +30,60 @@ interface Reservation extends Grant {
  * both win) and its row is deleted in a batched flush just after, so the 101 never waits for a storage write
  * (a write holds every response of its event until it is durable:
  * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
- * Backend-minted JWTs are made single-use by recording their `jti` until they expire.
+ * Backend-minted JWTs are made single-use by recording their `jti` until they can no longer verify.
+ * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
  */
 export class ConnectTokens {
   private readonly remembered = new Map<string, Reservation>();
   private readonly redeemed = new Set<string>();
+  private tablesReady = false;
+  /** Counts erasures, so a flush that started before one does not write after it. */
+  private generation = 0;
 
-  constructor(private readonly storage: DurableObjectStorage) {
-    this.ensureSchema();
-  }
+  constructor(private readonly storage: DurableObjectStorage) {}
 
-  ensureSchema(): void {
-    this.storage.sql.exec(
-      'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL)',
-    );
-    this.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_connect_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
-  }
-
-  async reserve(token: string, grant: Grant, expiresAt: number): Promise<void> {
-    this.storage.sql.exec(
-      'INSERT INTO reservations (token_hash, socket_id, tags, expires_at) VALUES (?, ?, ?, ?)',
-      await hashToken(token),
+  /** Stores a reservation; false when the object was erased meanwhile (its tenant is gone). */
+  async reserve(token: string, grant: Grant, expiresAt: number): Promise<boolean> {
+    const generation = this.generation;
+    const tokenHash = await hashToken(token);
+    if (generation !== this.generation) return false;
+    this.sql().exec(
+      'INSERT INTO reservations (token_hash, socket_id, tags, expires_at, user) VALUES (?, ?, ?, ?, ?)',
+      tokenHash,
       grant.id,
       JSON.stringify(grant.tags),
       expiresAt,
+      grant.user,
     );
     if (this.remembered.size < MAX_REMEMBERED_RESERVATIONS) this.remembered.set(token, { ...grant, expiresAt });
+    return true;
   }
 
   /**
    * What a connect token grants, spending it: an opaque token from a reservation, or a JWT a backend minted.
    * Null when it is unknown, used or expired; throws a 401 ApiError when a JWT does not verify.
    */
-  redeemAny(token: string, placement: Placement): Promise<Grant | null> {
-    return looksLikeJwt(token) ? this.redeemJwt(token, placement) : this.redeem(tokenSecret(token));
+  redeemAny(token: string, placement: Placement, spendElsewhere: SpendElsewhere): Promise<Redemption> {
+    return looksLikeJwt(token) ? this.redeemJwt(token, placement, spendElsewhere) : this.redeem(tokenSecret(token));
   }
 
-  /** Verifies a backend-minted connect JWT and records its `jti` so it works once. */
-  async redeemJwt(token: string, placement: Placement): Promise<Grant | null> {
+  /**
+   * Verifies a backend-minted connect JWT and records its `jti` so it works once. Its socket belongs on the shard
+   * its `sid` hashes to under the current layout (shard 0 without a `sid`); anywhere else it is "misdirected".
+   * The `jti` is recorded here and, while earlier layouts are remembered, on the shards they put the `sid` on,
+   * where it was recorded if the token connected before a resize.
+   */
+  async redeemJwt(token: string, placement: Placement, spendElsewhere: SpendElsewhere): Promise<Redemption> {
     const claims = await verifyConnectToken(token, placement.tenant, placement.signingKeys);
     const problems = [claims.socketId === null ? null : socketIdProblem(claims.socketId), ...claims.tags.map(tagProblem)].filter((p) => p !== null);
     const tags = [...new Set(claims.tags)];
     if (problems.length > 0 || tags.length > MAX_TAGS_PER_SOCKET) throw new ApiError(401, 'invalid_claims', 'sid or tags break the documented limits.');
-    if (!this.spendJti(claims.jti, claims.expiresAt)) return null;
-    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags };
+    const home = claims.socketId === null ? 0 : shardOf(claims.socketId, placement.layout.shards);
+    if (home !== placement.shard) return 'misdirected';
+    const until = claims.expiresAt + JWT_CLOCK_TOLERANCE_SECONDS * 1000;
+    if (!this.spendJti(claims.jti, until)) return null;
+    if (claims.socketId !== null && placement.layout.previous.length > 0 && !(await spendElsewhere(claims.jti, claims.socketId, until))) return null;
+    return { id: claims.socketId ?? idForShard(placement.shard, placement.layout.shards), tags, user: claims.user };
   }
 
   /** The grant of an unexpired, unused opaque token, spending it; null otherwise. */
@@ -83,43 +100,65 @@ export class ConnectTokens {
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
     if (this.redeemed.size === 0) setTimeout(() => void this.flush(), 0);
     this.redeemed.add(token);
-    return { id: reservation.id, tags: reservation.tags };
+    return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
 
-  /** Records a backend-minted token's `jti`; false when it was used before. */
-  spendJti(jti: string, expiresAt: number): boolean {
-    return this.storage.sql.exec('INSERT OR IGNORE INTO used_connect_tokens (jti, expires_at) VALUES (?, ?)', jti, expiresAt).rowsWritten > 0;
+  /** Records a backend-minted token's `jti` until `until` (epoch ms); false when it was used before. */
+  spendJti(jti: string, until: number): boolean {
+    return this.sql().exec('INSERT OR IGNORE INTO used_connect_tokens (jti, expires_at) VALUES (?, ?)', jti, until).rowsWritten > 0;
   }
 
   /** Forgets what expired by `now`; returns how many tokens are still pending (the sweep runs while any are). */
   purgeExpired(now: number): number {
-    this.storage.sql.exec('DELETE FROM reservations WHERE expires_at <= ?', now);
-    this.storage.sql.exec('DELETE FROM used_connect_tokens WHERE expires_at <= ?', now);
+    const sql = this.sql();
+    sql.exec('DELETE FROM reservations WHERE expires_at <= ?', now);
+    sql.exec('DELETE FROM used_connect_tokens WHERE expires_at <= ?', now);
     for (const [token, r] of this.remembered) if (r.expiresAt <= now) this.remembered.delete(token);
-    return this.storage.sql
-      .exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM used_connect_tokens) AS n')
-      .one().n;
+    return sql.exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM used_connect_tokens) AS n').one().n;
   }
 
-  /** Drops what memory holds, after the object's storage was erased. */
+  /** Drops what memory holds, as the object's storage is erased (the tables go with it). */
   forget(): void {
     this.remembered.clear();
     this.redeemed.clear();
+    this.tablesReady = false;
+    this.generation++;
+  }
+
+  private sql(): SqlStorage {
+    if (!this.tablesReady) {
+      this.storage.sql.exec(
+        'CREATE TABLE IF NOT EXISTS reservations (token_hash TEXT PRIMARY KEY, socket_id TEXT NOT NULL, tags TEXT NOT NULL, expires_at INTEGER NOT NULL, user TEXT)',
+      );
+      // Objects created before sockets carried their user have the table without the column.
+      const hasUser = this.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pragma_table_info('reservations') WHERE name = 'user'").one().n;
+      if (hasUser === 0) this.storage.sql.exec('ALTER TABLE reservations ADD COLUMN user TEXT');
+      this.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_connect_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
+      this.tablesReady = true;
+    }
+    return this.storage.sql;
   }
 
   private stored(tokenHash: string): Reservation | null {
-    const row = this.storage.sql
-      .exec<{ socket_id: string; tags: string; expires_at: number }>('SELECT socket_id, tags, expires_at FROM reservations WHERE token_hash = ?', tokenHash)
+    const row = this.sql()
+      .exec<{ socket_id: string; tags: string; expires_at: number; user: string | null }>(
+        'SELECT socket_id, tags, expires_at, user FROM reservations WHERE token_hash = ?',
+        tokenHash,
+      )
       .toArray()[0];
-    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at };
+    return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at, user: row.user };
   }
 
   private async flush(): Promise<void> {
     const tokens = [...this.redeemed];
+    const generation = this.generation;
     try {
       const hashes = await Promise.all(tokens.map((token) => hashToken(token)));
+      // Erased meanwhile: the rows are gone, and writing would recreate the tables.
+      if (tokens.length === 0 || generation !== this.generation) return;
+      const sql = this.sql();
       this.storage.transactionSync(() => {
-        for (const hash of hashes) this.storage.sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
+        for (const hash of hashes) sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
       });
       for (const token of tokens) this.redeemed.delete(token);
     } catch (err) {

@@ -1,32 +1,43 @@
 import { ApiError } from '../core/errors';
 import { allShards, encodeCursor, idsByShard, shardsForId, type Cursor } from '../core/shards';
 import { layoutOf, type TenantRecord } from '../core/tenant-record';
-import type { PushRequest, Receivers } from '../core/validation';
+import type { Receivers } from '../core/validation';
 import type { ShardCalls } from './shard-calls';
-import type { SocketInfo } from './sockets';
+import type { OutboundMessage } from './publish';
+import type { SocketInfo, SocketPage } from '../../sdk/src/protocol';
 
-export interface SocketPage {
-  results: SocketInfo[];
-  cursor: string | null;
+export type { SocketPage };
+
+/** For a push with an Idempotency-Key: the shards that already delivered it, and a hook for each that completes. */
+export interface KeyedFanOut {
+  done: ReadonlyMap<number, number>;
+  onShardDone: (shard: number, sent: number) => void;
 }
 
 /**
  * Delivers on every shard a push can reach, in parallel: id pushes only where those ids live, tag and `"*"`
- * pushes everywhere. A shard that fails is tried once more; if it fails again the push is answered 503 with
- * what was delivered, since a blind retry would duplicate on the shards that succeeded.
+ * pushes everywhere. A shard that fails is tried once more; if it fails again the push is answered 503 with what
+ * was delivered. Without an Idempotency-Key a blind retry would duplicate on the shards that succeeded; with one,
+ * shards in `keyed.done` are skipped and each shard sends a keyed message id at most once.
  */
-export async function fanOut(shards: ShardCalls, tenant: TenantRecord, push: PushRequest): Promise<number> {
+export async function fanOut(shards: ShardCalls, tenant: TenantRecord, receivers: Receivers, message: OutboundMessage, keyed?: KeyedFanOut): Promise<number> {
   const layout = layoutOf(tenant);
-  const { sockets, tags } = push.receivers;
+  const { sockets, tags } = receivers;
   const everywhere = (sockets?.includes('*') ?? false) || (tags?.length ?? 0) > 0;
   const byShard = idsByShard(sockets?.includes('*') ? [] : (sockets ?? []), layout);
   // Remote shards first: shard 0 sends synchronously, and the others should not wait for it.
-  const targets = (everywhere ? allShards(layout) : [...byShard.keys()]).sort((a, b) => Number(a === 0) - Number(b === 0));
+  const targets = (everywhere ? allShards(layout) : [...byShard.keys()])
+    .filter((shard) => !(keyed?.done.has(shard) ?? false))
+    .sort((a, b) => Number(a === 0) - Number(b === 0));
   const receiversFor = (shard: number): Receivers =>
     sockets?.includes('*') ? { sockets: ['*'], tags: null } : { sockets: byShard.get(shard) ?? null, tags };
-  const deliver = (shard: number) => shards.one(tenant.name, shard, (hub) => hub.shardDeliver(receiversFor(shard), push.data));
+  const deliver = async (shard: number) => {
+    const sent = await shards.one(tenant.name, shard, (hub) => hub.shardDeliver(receiversFor(shard), message, keyed !== undefined));
+    keyed?.onShardDone(shard, sent);
+    return sent;
+  };
   const settled = await Promise.allSettled(targets.map(deliver));
-  let sent = 0;
+  let sent = [...(keyed?.done.values() ?? [])].reduce((a, b) => a + b, 0);
   let failed = 0;
   for (const [i, result] of settled.entries()) {
     if (result.status === 'fulfilled') sent += result.value;
@@ -37,20 +48,21 @@ export async function fanOut(shards: ShardCalls, tenant: TenantRecord, push: Pus
     }
   }
   if (failed > 0) {
-    throw new ApiError(503, 'partial_delivery', `Delivered to ${sent} sockets, but ${failed} of ${targets.length} shards did not answer; a retry may duplicate.`, {
+    const advice = keyed === undefined ? 'a retry may duplicate' : 'retry with the same Idempotency-Key to deliver on the shards that missed it, and nowhere twice';
+    throw new ApiError(503, 'partial_delivery', `Delivered to ${sent} sockets, but ${failed} of ${targets.length} shards did not answer; ${advice}.`, {
       headers: { 'retry-after': '1' },
     });
   }
   return sent;
 }
 
-/** Connected sockets, a page at a time, shard after shard, in id order within a shard. */
-export async function listPage(shards: ShardCalls, tenant: TenantRecord, limit: number, cursor: Cursor | null): Promise<SocketPage> {
+/** Connected sockets (with `tag`, when given), a page at a time, shard after shard, in id order within a shard. */
+export async function listPage(shards: ShardCalls, tenant: TenantRecord, limit: number, cursor: Cursor | null, tag?: string): Promise<SocketPage> {
   const collected: { shard: number; info: SocketInfo }[] = [];
   for (const shard of allShards(layoutOf(tenant))) {
     if (cursor !== null && shard < cursor.shard) continue;
     const after = cursor !== null && shard === cursor.shard ? cursor.after : '';
-    const page = await shards.one(tenant.name, shard, (hub) => hub.shardList(after, limit + 1 - collected.length));
+    const page = await shards.one(tenant.name, shard, (hub) => hub.shardList(after, limit + 1 - collected.length, tag));
     collected.push(...page.map((info) => ({ shard, info })));
     if (collected.length > limit) break;
   }

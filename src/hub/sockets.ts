@@ -1,29 +1,54 @@
-import { utf8Length } from '../core/backlog';
-import { isStale } from '../core/keepalive';
+import { utf8Length } from '../core/fields';
 import {
   CLIENT_MESSAGE_WINDOW_MS,
   CLIENT_MESSAGES_PER_WINDOW,
   CLOSING_GRACE_MS,
+  MAX_CLIENT_MESSAGE_BYTES,
   MAX_HELD_SOCKETS_PER_OBJECT,
   SOCKET_RECOUNT_MS,
 } from '../core/limits';
+import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
-import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX } from '../core/receivers';
+import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX, userTag } from '../core/receivers';
 import { socketCapRefusal } from '../core/socket-cap';
 import type { Receivers } from '../core/validation';
+import type { ClosedBy } from '../core/webhook-events';
+import type { SocketAttachment } from './attachment';
+import type { SocketInfo } from '../../sdk/src/protocol';
 import { Backlogs } from './backlogs';
-import { CloseCode, closeQuietly } from './close-codes';
+import { CloseCode, closeQuietly, fitCloseReason } from './close-codes';
 
-/**
- * Kept on each hibernatable socket and survives eviction: only when it connected (epoch ms). Its id and tags are
- * its hibernation tags already (`ctx.getTags`), so the attachment stays a few bytes (the platform allows 2 KiB).
- */
-type SocketAttachment = number;
+/** Sends a message to a mws.v2 socket and says whether it counts as sent; undefined for a raw socket. */
+export type V2Sender = (ws: WebSocket) => boolean | undefined;
 
-export interface SocketInfo {
+export type { SocketInfo };
+
+export interface AcceptOptions {
+  /** The socket speaks mws.v2 (its attachment says so, so it is known after eviction). */
+  v2?: boolean;
+  /** Sees each older connection with the same id just before it is closed (4003). */
+  onReplaced?: (older: WebSocket) => void;
+}
+
+/** A socket as events describe it; `closedBy` is set once the service has closed it. */
+export interface SocketSnapshot {
+  ws: WebSocket | null;
   id: string;
-  connectedAt: string;
   tags: string[];
+  user: string | null;
+  connectedAt: number;
+  closedBy?: ClosedBy;
+}
+
+/** Who hears about sockets coming, going and talking (the webhook events); see SocketEvents. */
+export interface SocketListener {
+  /** False when no webhook listens: sockets then skip building snapshots. */
+  readonly listening: boolean;
+  /** Whether client text frames are forwarded (`clientMessages: "webhook"`). */
+  readonly forwardsMessages: boolean;
+  connected(socket: SocketSnapshot, replaced: SocketSnapshot[]): void;
+  gone(socket: SocketSnapshot, code: number, reason: string, closedBy: ClosedBy): void;
+  message(socket: SocketSnapshot, data: string): void;
 }
 
 /** A count that is exact at most SOCKET_RECOUNT_MS ago, plus what changed since; the exact count allocates every socket. */
@@ -37,52 +62,73 @@ export class Sockets {
   private readonly clientMessageWindows = new WeakMap<WebSocket, Window>();
   private readonly backlogs: Backlogs;
   /** Open sockets, what `maxSockets` caps. */
-  private readonly open: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
+  private readonly openEstimate: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
   /** Open + closing sockets, what the platform caps. */
-  private readonly held: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
+  private readonly heldEstimate: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
 
   constructor(
     private readonly ctx: DurableObjectState,
     /** Names the tenant and shard in log lines. */
     private readonly where: () => string,
+    private readonly listener: SocketListener,
   ) {
-    this.backlogs = new Backlogs(ctx, (ws, reason) => this.closeByServer(ws, CloseCode.SLOW_CLIENT, reason));
+    this.backlogs = new Backlogs(ctx, (ws, reason) => this.closeBy(ws, CloseCode.SLOW_CLIENT, reason, 'limit'));
   }
 
   /** Why a new socket must be refused (`maxSockets` counts open ones; the platform counts closing ones too), or null. */
   capRefusal(maxSockets: number): string | null {
     const now = Date.now();
-    const open = recount(this.open, now, () => this.openSockets().length);
-    const held = recount(this.held, now, () => this.ctx.getWebSockets().length);
+    const open = recount(this.openEstimate, now, () => this.open().length);
+    const held = recount(this.heldEstimate, now, () => this.ctx.getWebSockets().length);
     return socketCapRefusal(open, held, maxSockets, MAX_HELD_SOCKETS_PER_OBJECT);
   }
 
-  /** Accepts a socket for `id`, closing any older connection with that id (4003); returns the client end. */
-  accept(id: string, tags: readonly string[]): WebSocket {
-    for (const older of this.ctx.getWebSockets(socketIdTag(id))) {
-      this.closeByServer(older, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id');
-    }
+  /**
+   * Accepts a socket for `id`, closing any older connection with that id (4003, after `onReplaced` saw it); returns
+   * both ends, or null (logged) when the platform refuses it, so an upgrade never ends in a 500.
+   */
+  accept(id: string, tags: readonly string[], user: string | null, options: AcceptOptions = {}): { client: WebSocket; server: WebSocket } | null {
+    const older = this.open(socketIdTag(id));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
-    this.open.count++;
-    this.held.count++;
-    const connectedAt: SocketAttachment = Date.now();
-    server.serializeAttachment(connectedAt);
-    return client;
+    try {
+      this.ctx.acceptWebSocket(server, hibernationTags(id, tags));
+    } catch (err) {
+      console.error(`could not accept a socket (${this.where()})`, String(err));
+      return null;
+    }
+    this.openEstimate.count++;
+    this.heldEstimate.count++;
+    const connectedAt = Date.now();
+    const attachment: SocketAttachment = user === null && options.v2 !== true ? connectedAt : { at: connectedAt, ...(user === null ? {} : { user }), ...(options.v2 ? { v2: true } : {}) };
+    server.serializeAttachment(attachment);
+    if (this.listener.listening) {
+      this.listener.connected({ ws: server, id, tags: [...tags], user, connectedAt }, older.map((ws) => this.snapshot(ws)));
+    }
+    for (const ws of older) {
+      options.onReplaced?.(ws);
+      this.closeBy(ws, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id', 'replaced', false);
+    }
+    return { client, server };
   }
 
-  /** Sends `data` to the matching sockets that are within their backlog budget; returns how many it was written to. */
-  deliver(receivers: Receivers, data: string): number {
-    const bytes = utf8Length(data);
+  /**
+   * Sends to the matching sockets: raw ones get `data` as one frame, mws.v2 ones go through `sendV2` (null when
+   * this object has none). Returns how many sockets it counts as sent.
+   */
+  deliver(receivers: Receivers, data: string | Uint8Array, sendV2: V2Sender | null): number {
+    const bytes = typeof data === 'string' ? utf8Length(data) : data.byteLength;
     const now = Date.now();
     let sent = 0;
-    for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) if (this.trySend(ws, data, bytes, now)) sent++;
+    for (const ws of resolveReceivers(receivers, (tag) => this.ctx.getWebSockets(tag))) {
+      const v2 = sendV2?.(ws);
+      if (v2 === undefined ? this.trySend(ws, data, bytes, now) : v2) sent++;
+    }
     return sent;
   }
 
-  /** Up to `limit` open sockets with ids after `after`, in id order. */
-  list(after: string, limit: number): SocketInfo[] {
-    return this.openSockets()
+  /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
+  list(after: string, limit: number, tag?: string): SocketInfo[] {
+    return this.open(tag === undefined ? undefined : userTag(tag))
       .map((ws) => this.info(ws))
       .filter((s) => s.id > after)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -90,48 +136,79 @@ export class Sockets {
   }
 
   get(id: string): SocketInfo | null {
-    const ws = this.openSockets(socketIdTag(id))[0];
+    const ws = this.open(socketIdTag(id))[0];
     return ws === undefined ? null : this.info(ws);
   }
 
-  /** Closes the open sockets with this id; returns how many. */
-  close(id: string, code: number, reason: string): number {
-    const sockets = this.openSockets(socketIdTag(id));
-    for (const ws of sockets) this.closeByServer(ws, code, reason);
+  /** Closes the open sockets with this id, reporting who closed them; returns how many. */
+  close(id: string, code: number, reason: string, closedBy: ClosedBy): number {
+    const sockets = this.open(socketIdTag(id));
+    for (const ws of sockets) this.closeBy(ws, code, reason, closedBy);
     return sockets.length;
   }
 
+  /** Closes every socket without reporting their departures (the tenant is being deleted). */
   closeAll(code: number, reason: string): void {
-    for (const ws of this.ctx.getWebSockets()) this.closeByServer(ws, code, reason);
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, code, reason);
   }
 
   openCount(): number {
-    return this.openSockets().length;
+    return this.open().length;
   }
 
+  /** Open sockets with each tag, from the runtime's tag index. */
+  countTags(tags: readonly string[]): number[] {
+    return tags.map((tag) => this.open(userTag(tag)).length);
+  }
+
+  /** The ids of the open sockets. */
+  openIds(): string[] {
+    return this.open().map((ws) => this.info(ws).id);
+  }
+
+
   /**
-   * Raw mode: the service only pushes; client messages other than the keepalive `ping` (answered by the runtime,
-   * never seen here) are ignored, and a client that floods them is closed with 1008.
+   * Client messages other than the keepalive `ping` (answered by the runtime, never seen here): in raw mode they
+   * are ignored; with `clientMessages: "webhook"` text frames go upstream, and frames over MAX_CLIENT_MESSAGE_BYTES
+   * close the socket with 1009. Either way a client that floods is closed with 1008.
    */
-  onClientMessage(ws: WebSocket): void {
+  onClientMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     const counted = countInWindow(this.clientMessageWindows.get(ws), CLIENT_MESSAGES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, Date.now());
     this.clientMessageWindows.set(ws, counted.window);
-    if (counted.exceeded) this.closeByServer(ws, CloseCode.POLICY_VIOLATION, 'policy violation: this socket only receives; send only "ping"');
+    const forwards = this.listener.forwardsMessages;
+    if (counted.exceeded) {
+      const reason = forwards
+        ? `policy violation: more than ${CLIENT_MESSAGES_PER_WINDOW} messages in ${CLIENT_MESSAGE_WINDOW_MS / 1000} s`
+        : 'policy violation: this socket only receives; send only "ping"';
+      this.closeBy(ws, CloseCode.POLICY_VIOLATION, reason, 'limit');
+      return;
+    }
+    if (!forwards || typeof message !== 'string') return;
+    if (utf8LengthOver(message, MAX_CLIENT_MESSAGE_BYTES)) {
+      this.closeBy(ws, CloseCode.MESSAGE_TOO_BIG, `message too big: at most ${MAX_CLIENT_MESSAGE_BYTES} bytes`, 'limit');
+      return;
+    }
+    this.listener.message(this.snapshot(ws), message);
   }
 
   /**
-   * Answers the client's close frame so the closing handshake completes. 1005, 1006 and 1015 say there was no
-   * close frame (or no connection) to answer, so nothing is sent back, as partyserver does.
+   * Reports a departure the client started (unless the service closed the socket and reported it then), and answers
+   * the close frame so the handshake completes. 1005, 1006 and 1015 say there was no close frame (or no connection)
+   * to answer, so nothing is sent back, as partyserver does.
    */
-  onClientClose(ws: WebSocket, code: number): void {
-    if (this.backlogs.markClosing(ws, Date.now(), true)) this.open.count--;
+  onClientClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.backlogs.markClosing(ws, Date.now(), true)) this.openEstimate.count--;
+    if (this.listener.listening) {
+      const socket = this.snapshot(ws);
+      if (socket.closedBy === undefined) this.listener.gone(socket, code, reason, 'client');
+    }
     if (code === 1005 || code === 1006 || code === 1015 || code < 1000) return;
     closeQuietly(ws, code, '');
   }
 
   onError(ws: WebSocket, error: unknown): void {
     console.warn(`websocket error (${this.where()})`, String(error));
-    this.closeByServer(ws, CloseCode.SEND_FAILED, 'websocket error');
+    this.closeBy(ws, CloseCode.SEND_FAILED, 'websocket error', 'error');
   }
 
   /**
@@ -147,7 +224,7 @@ export class Sockets {
         closing++;
         if (now - this.backlogs.closingSince(ws, now) > CLOSING_GRACE_MS) overdue++;
       } else if (isStale(this.ctx.getWebSocketAutoResponseTimestamp(ws), now, keepaliveIntervalMs)) {
-        this.closeByServer(ws, CloseCode.KEEPALIVE_TIMEOUT, 'keepalive timeout: no ping for two intervals');
+        this.closeBy(ws, CloseCode.KEEPALIVE_TIMEOUT, 'keepalive timeout: no ping for two intervals', 'keepalive');
         closing++;
       } else {
         open++;
@@ -162,39 +239,69 @@ export class Sockets {
     return { open, closing };
   }
 
-  /** Every close the server starts: the socket leaves the open count at once, whether or not its client answers. */
-  private closeByServer(ws: WebSocket, code: number, reason: string): void {
-    if (ws.readyState === WebSocket.OPEN && this.backlogs.markClosing(ws, Date.now(), false)) this.open.count--;
-    closeQuietly(ws, code, reason);
-  }
-
-  private openSockets(tag?: string): WebSocket[] {
+  /** Open sockets, all or those with a hibernation tag. */
+  open(tag?: string): WebSocket[] {
     return this.ctx.getWebSockets(tag).filter((ws) => ws.readyState === WebSocket.OPEN);
   }
 
   /** Sends without ever throwing out of the delivery loop; a socket whose send fails is closed and so leaves the list. */
-  private trySend(ws: WebSocket, data: string, bytes: number, now: number): boolean {
+  private trySend(ws: WebSocket, data: string | Uint8Array, bytes: number, now: number): boolean {
     if (ws.readyState !== WebSocket.OPEN || !this.backlogs.admit(ws, bytes, now)) return false;
     try {
       ws.send(data);
       return true;
     } catch (err) {
       console.warn(`send failed; closing socket (${this.where()})`, String(err));
-      this.closeByServer(ws, CloseCode.SEND_FAILED, 'send failed');
+      this.closeBy(ws, CloseCode.SEND_FAILED, 'send failed', 'error');
       return false;
     }
   }
 
+  /**
+   * Closes a socket on the service's initiative. When webhooks listen, its departure is reported now (the client may
+   * never answer the close) and marked on the socket, so the close handler that follows does not report it again.
+   */
+  private closeBy(ws: WebSocket, code: number, reason: string, closedBy: ClosedBy, report = true): void {
+    if (ws.readyState === WebSocket.OPEN && this.backlogs.markClosing(ws, Date.now(), false)) this.openEstimate.count--;
+    if (this.listener.listening) {
+      const socket = this.snapshot(ws);
+      if (socket.closedBy === undefined) {
+        try {
+          const before = ws.deserializeAttachment() as SocketAttachment;
+          ws.serializeAttachment({ ...(typeof before === 'number' ? {} : before), at: socket.connectedAt, ...(socket.user === null ? {} : { user: socket.user }), closedBy } satisfies SocketAttachment);
+        } catch {
+          // Already closed: the close handler ran, and reported it.
+        }
+        if (report) this.listener.gone(socket, code, fitCloseReason(reason), closedBy);
+      }
+    }
+    closeQuietly(ws, code, reason);
+  }
+
   /** A socket as the API shows it: id and tags from its hibernation tags, connectedAt from its attachment. */
   private info(ws: WebSocket): SocketInfo {
+    const { id, tags, connectedAt } = this.snapshot(ws);
+    return { id, connectedAt: new Date(connectedAt).toISOString(), tags };
+  }
+
+  snapshot(ws: WebSocket): SocketSnapshot {
     let id = '';
     const tags: string[] = [];
     for (const tag of this.ctx.getTags(ws)) {
       if (tag.startsWith(SOCKET_ID_PREFIX)) id = tag.slice(SOCKET_ID_PREFIX.length);
       else if (tag.startsWith(USER_TAG_PREFIX)) tags.push(tag.slice(USER_TAG_PREFIX.length));
     }
-    return { id, connectedAt: new Date(ws.deserializeAttachment() as SocketAttachment).toISOString(), tags };
+    const attachment = ws.deserializeAttachment() as SocketAttachment;
+    if (typeof attachment === 'number') return { ws, id, tags, user: null, connectedAt: attachment };
+    return { ws, id, tags, user: attachment.user ?? null, connectedAt: attachment.at, ...(attachment.closedBy ? { closedBy: attachment.closedBy } : {}) };
   }
+}
+
+/** Whether a string is longer than `max` bytes in UTF-8, encoding it only when its length leaves a doubt. */
+function utf8LengthOver(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  if (text.length * 3 <= max) return false;
+  return new TextEncoder().encode(text).byteLength > max;
 }
 
 function recount(estimate: Estimate, now: number, count: () => number): number {

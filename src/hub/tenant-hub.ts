@@ -1,24 +1,36 @@
 import { DurableObject } from 'cloudflare:workers';
+import type { DeliveryList, PresenceCounts } from '../../sdk/src/protocol';
 import { subjectTags, type Action } from '../core/access';
 import { readConfig, type Config } from '../core/config';
-import { ApiError, errorResponse, settle, type Outcome } from '../core/errors';
+import { ApiError, settle, type Outcome } from '../core/errors';
+import { userOf } from '../core/jwt';
 import { nextSweepAt } from '../core/keepalive';
 import type { TenantLimits } from '../core/limits';
-import { allShards, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
-import { configurationView, layoutOf, limitsOf, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
+import { countsInUse, shardOf, tokenForShard, type Cursor, type ShardLayout } from '../core/shards';
+import type { IdempotencyClaim } from '../core/idempotency-key';
+import { configurationView, layoutOf, limitsOf, tenantInfo, type ConfigurationView, type ShardRecord, type TenantInfo } from '../core/tenant-record';
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
-import { CloseCode, closeQuietly } from './close-codes';
+import { AlarmSchedule } from './alarm';
+import { CloseCode } from './close-codes';
 import { ConnectTokens, type Grant } from './connect-tokens';
-import { closeSocket, countSockets, fanOut, findSocket, listPage, type SocketPage } from './fan-out';
+import { EventPipeline } from './event-pipeline';
+import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
+import { IdempotencyKeys } from './idempotency';
+import { presenceCounts, tagPresence, type TagChange, type TagPresence } from './presence';
+import { Publisher, type OutboundMessage, type Published } from './publish';
 import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
+import { ShardDelivery } from './shard-delivery';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
+import { upgrade, type UpgradeParts } from './upgrade';
+import type { WebhookCommand } from './webhooks';
 
 export type { Action } from '../core/access';
 export type { SocketInfo } from './sockets';
 export type { SocketPage } from './fan-out';
+export type { OutboundMessage, Published } from './publish';
 
 export interface Reservation {
   id: string;
@@ -28,10 +40,12 @@ export interface Reservation {
 }
 
 /**
- * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations and
- * hibernatable WebSockets. Shard 0 answers every REST call and fans out to the other shards; a one-shard
- * tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never throw.
- * Each method only delegates: the record to TenantStore, sockets to Sockets, shards to fan-out, tokens to ConnectTokens.
+ * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations,
+ * hibernatable WebSockets and the webhook outbox. Shard 0 answers every REST call and fans out to the other shards;
+ * a one-shard tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never
+ * throw. Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to
+ * Publisher and fan-out, a shard's delivery (history, mws.v2, flow control) to ShardDelivery, tokens to
+ * ConnectTokens, webhooks (events, outbox, management) to EventPipeline.
  */
 export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
@@ -39,18 +53,33 @@ export class TenantHub extends DurableObject<Env> {
   private readonly store: TenantStore;
   private readonly sockets: Sockets;
   private readonly connectTokens: ConnectTokens;
+  private readonly delivery: ShardDelivery;
+  private readonly keys: IdempotencyKeys;
+  private readonly publisher: Publisher;
   private readonly limiter = new RateLimiter();
-  private alarmKnownSet = false;
+  private readonly alarms: AlarmSchedule;
+  private readonly pipeline: EventPipeline;
+  private readonly upgradeParts: UpgradeParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env);
     // Answered by the runtime without waking the object; see core/keepalive.ts.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    this.shards = new ShardCalls(this, env.TENANT_HUB);
-    this.store = new TenantStore(ctx.storage, this.shards);
-    this.sockets = new Sockets(ctx, () => this.where());
+    this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
+    this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs, () => this.pipeline.settingsChanged());
+    this.alarms = new AlarmSchedule(ctx.storage, () => this.store.placement() !== null);
+    this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
+    this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
     this.connectTokens = new ConnectTokens(ctx.storage);
+    // History ages out on the alarm even when no socket keeps it running.
+    this.delivery = new ShardDelivery(ctx.storage, this.sockets, this.store, this.config.keepaliveIntervalMs, () => this.where(), () => void this.ensureAlarm());
+    this.keys = new IdempotencyKeys(ctx.storage);
+    this.publisher = new Publisher(this.shards, this.keys);
+    this.pipeline.reconcile();
+    const { store, sockets, connectTokens, limiter, shards } = this;
+    const v2 = this.delivery.v2;
+    this.upgradeParts = { store, sockets, connectTokens, limiter, shards, v2, ensureAlarm: () => this.ensureAlarm(), where: () => this.where() };
   }
 
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
@@ -60,30 +89,25 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
-    return settle(async () => {
-      const result = await this.store.setLimits(limits);
-      this.limiter.reset();
-      return result;
-    });
+    return settle(() => this.store.setLimits(limits));
   }
 
-  /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
+  /**
+   * Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are, and the
+   * earlier count is remembered until none of them is left.
+   */
   setShards(shards: number): Promise<Outcome<ShardLayout>> {
-    return settle(() => this.store.setShards(shards));
+    return settle(async () => {
+      const layout = await this.store.setShards(shards);
+      if (layout.previous.length > 0) await this.ensureAlarm();
+      return layout;
+    });
   }
 
   describeTenant(): Promise<Outcome<TenantInfo>> {
     return settle(async () => {
       const tenant = this.store.requireTenant();
-      return {
-        name: tenant.name,
-        accessControl: tenant.accessControl,
-        createdAt: new Date(tenant.createdAt).toISOString(),
-        securityTokens: tenant.securityTokenHashes.length,
-        sockets: await countSockets(this.shards, tenant),
-        limits: limitsOf(tenant),
-        shards: layoutOf(tenant).shards,
-      };
+      return tenantInfo(tenant, await countSockets(this.shards, tenant));
     });
   }
 
@@ -95,14 +119,9 @@ export class TenantHub extends DurableObject<Env> {
     return settle(() => this.store.revokePreviousSecurityTokens());
   }
 
-  /** Closes every socket on every shard and erases the tenant. */
+  /** Closes every socket on every shard the tenant ever had and erases all it stored. */
   deleteTenant(): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => {
-      const tenant = this.store.requireTenant();
-      await this.shards.each(tenant.name, allShards(layoutOf(tenant)).filter((k) => k !== 0), (hub) => hub.shardWipe());
-      await this.shardWipe();
-      return {};
-    });
+    return settle(() => this.store.erase(() => this.shardWipe()));
   }
 
   /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
@@ -113,14 +132,19 @@ export class TenantHub extends DurableObject<Env> {
 
   // ---- Tenant API (shard 0) ----
 
-  pushMessage(bearer: string | null, push: PushRequest): Promise<Outcome<{ id: string; sent: number }>> {
+  /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
+  checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
+    return settle(async () => {
+      await this.store.authorize(bearer, action);
+      return null;
+    });
+  }
+
+  /** Delivers a push on every shard it reaches; with an Idempotency-Key, once (a repeat answers the first response). */
+  pushMessage(bearer: string | null, push: PushRequest, claim: IdempotencyClaim | null = null): Promise<Outcome<Published>> {
     return settle(async () => {
       const { tenant } = await this.store.authorize(bearer, 'push');
-      this.limiter.spend('push', limitsOf(tenant).pushesPerSecond);
-      const layout = layoutOf(tenant);
-      const id = crypto.randomUUID();
-      if (layout.shards === 1 && layout.previous.length === 0) return { id, sent: this.shardDeliver(push.receivers, push.data) };
-      return { id, sent: await fanOut(this.shards, tenant, push) };
+      return this.publisher.publish(tenant, push.data, push.receivers, claim, () => this.limiter.spend('push', limitsOf(tenant)));
     });
   }
 
@@ -130,10 +154,13 @@ export class TenantHub extends DurableObject<Env> {
       const { tenant, principal } = await this.store.authorize(bearer, action);
       const id = request.id ?? crypto.randomUUID();
       const tags = principal.kind === 'user' ? subjectTags(principal.claims, tenant.jwt) : request.tags;
+      const user = principal.kind === 'user' ? userOf(principal.claims) : null;
       const shard = shardOf(id, layoutOf(tenant).shards);
       const secret = randomToken();
       const expiresAt = Date.now() + this.config.connectTokenTtlMs;
-      await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, id, tags, expiresAt));
+      if (!(await this.shards.one(tenant.name, shard, (hub) => hub.shardReserve(secret, { id, tags, user }, expiresAt)))) {
+        throw new ApiError(404, 'tenant_not_found', 'No such tenant.');
+      }
       return { id, tags, token: tokenForShard(shard, secret), expiresAt: new Date(expiresAt).toISOString() };
     });
   }
@@ -162,11 +189,11 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => this.store.setConfiguration((await this.store.authorize(bearer, 'manage')).tenant, update));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
   }
 
   createSigningKey(bearer: string | null) {
-    return settle(async () => this.store.createSigningKey((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.createSigningKey()));
   }
 
   listSigningKeys(bearer: string | null) {
@@ -174,24 +201,60 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
-    return settle(async () => this.store.deleteSigningKey((await this.store.authorize(bearer, 'manage')).tenant, kid));
+    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
+  }
+
+  /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
+  manageWebhooks(bearer: string | null, command: WebhookCommand): Promise<Outcome<unknown>> {
+    return settle(async () => this.pipeline.manage((await this.store.authorize(bearer, 'manage')).tenant, command));
+  }
+
+  tagPresence(bearer: string | null, tag: string, limit: number, cursor: Cursor | null): Promise<Outcome<TagPresence>> {
+    return settle(async () => tagPresence(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
+  }
+
+  presence(bearer: string | null, tags: string[]): Promise<Outcome<PresenceCounts>> {
+    return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tags) }));
   }
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
 
-  /** Sends `data` to this shard's matching sockets; returns how many it was written to. */
-  shardDeliver(receivers: Receivers, data: string): number {
-    return this.sockets.deliver(receivers, data);
+  /**
+   * Records the message in this shard's history (when it records) and sends it to the matching sockets; with `once`
+   * (a keyed push), a message id this shard already delivered is not sent again.
+   */
+  shardDeliver(receivers: Receivers, message: OutboundMessage, once = false): number {
+    return this.delivery.deliver(receivers, message, once);
   }
 
-  async shardReserve(secret: string, id: string, tags: string[], expiresAt: number): Promise<void> {
-    await this.connectTokens.reserve(secret, { id, tags }, expiresAt);
+  /** Stores a reservation; false when this shard has no tenant (it was deleted meanwhile). */
+  async shardReserve(secret: string, grant: Grant, expiresAt: number): Promise<boolean> {
+    if (this.store.placement() === null || !(await this.connectTokens.reserve(secret, grant, expiresAt))) return false;
     await this.ensureAlarm();
+    return true;
   }
 
-  /** Up to `limit` open sockets with ids after `after`, in id order. */
-  shardList(after: string, limit: number): SocketInfo[] {
-    return this.sockets.list(after, limit);
+  /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
+  shardList(after: string, limit: number, tag?: string): SocketInfo[] {
+    return this.sockets.list(after, limit, tag);
+  }
+
+  shardCountTags(tags: string[]): number[] {
+    return this.sockets.countTags(tags);
+  }
+
+  shardDeliveries(webhookId: string, limit: number): DeliveryList {
+    return this.pipeline.deliveries(webhookId, limit);
+  }
+
+  /** Shard 0: another shard's tags became occupied or vacant. */
+  shardTagReports(shard: number, changes: (TagChange & { seq: number })[]): void {
+    this.pipeline.applyTagReports(shard, changes);
+  }
+
+  /** Shard 0: a shard gave up delivering to a webhook. */
+  shardDisableWebhook(webhookId: string, reason: string): Promise<void> {
+    return this.pipeline.disable(webhookId, reason);
   }
 
   shardGet(id: string): SocketInfo | null {
@@ -200,86 +263,95 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Closes the sockets with this id (4001); returns how many. */
   shardClose(id: string): number {
-    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend');
+    return this.sockets.close(id, CloseCode.REMOVED, 'removed by the backend', 'backend');
+  }
+
+  /** Closes this shard's sockets with this id (4003): a newer connection with the id was accepted on another shard. */
+  shardReplace(id: string): number {
+    return this.sockets.close(id, CloseCode.REPLACED, 'replaced by a newer connection with the same socket id', 'replaced');
+  }
+
+  /** Records a connect token's `jti` here; false when it was recorded before. A shard without a tenant never had it. */
+  async shardSpendJti(jti: string, until: number): Promise<boolean> {
+    if (this.store.placement() === null) return true;
+    const fresh = this.connectTokens.spendJti(jti, until);
+    await this.ensureAlarm();
+    return fresh;
   }
 
   shardCount(): number {
     return this.sockets.openCount();
   }
 
+  /** The earlier shard counts of `layout` that placed sockets still connected here. */
+  shardCountsInUse(layout: ShardLayout): number[] {
+    const shard = this.store.placement()?.shard;
+    return shard === undefined ? [] : countsInUse(this.sockets.openIds(), shard, layout);
+  }
+
   /** Stores what shard k needs to know about its tenant. */
   shardAdopt(record: ShardRecord): void {
     this.store.adopt(record);
-    this.limiter.reset();
   }
 
-  /** Closes every socket (4000) and erases everything this object stores. */
+  /** Closes every socket (4000) and erases everything this object stores; from the first line on it has no tenant. */
   async shardWipe(): Promise<void> {
-    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.connectTokens.ensureSchema();
-    this.connectTokens.forget();
-    this.alarmKnownSet = false;
     this.store.forget();
+    for (const part of [this.connectTokens, this.pipeline, this.delivery, this.keys]) part.forget();
+    this.limiter.reset();
+    this.alarms.forget();
+    this.sockets.closeAll(CloseCode.TENANT_DELETED, 'tenant deleted');
+    try {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+    } catch (err) {
+      this.store.reload();
+      throw err;
+    }
   }
 
   // ---- WebSockets ----
 
-  /**
-   * WebSocket upgrades with `?token=`: an opaque token from a reservation, or a JWT a backend minted.
-   * Token refusals are close codes the client can see, even in a browser; load refusals are HTTP 429/503.
-   */
-  override async fetch(request: Request): Promise<Response> {
-    const placement = this.store.placement();
-    if (placement === null) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
-    try {
-      this.limiter.spend('connect', placement.limits.connectsPerSecond);
-      const refusal = this.sockets.capRefusal(placement.limits.maxSockets);
-      if (refusal !== null) throw new ApiError(503, 'tenant_full', refusal, { headers: { 'retry-after': '10' } });
-    } catch (err) {
-      return errorResponse(err, `upgrade (${this.where()})`);
-    }
-    const token = new URL(request.url).searchParams.get('token');
-    if (!token) return refuseSocket(CloseCode.INVALID_TOKEN, 'missing connect token');
-    let grant: Grant | null;
-    try {
-      grant = await this.connectTokens.redeemAny(token, placement);
-    } catch (err) {
-      return refuseSocket(CloseCode.INVALID_TOKEN, err instanceof ApiError ? `${err.reason}: ${err.message}` : 'invalid connect token');
-    }
-    if (grant === null) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
-    const client = this.sockets.accept(grant.id, grant.tags);
-    await this.ensureAlarm();
-    return new Response(null, { status: 101, webSocket: client });
+  override fetch(request: Request): Promise<Response> {
+    return upgrade(this.upgradeParts, request);
   }
 
-  override webSocketMessage(ws: WebSocket): void {
-    this.sockets.onClientMessage(ws);
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (!this.delivery.v2.onMessage(ws, message)) this.sockets.onClientMessage(ws, message);
   }
 
-  override webSocketClose(ws: WebSocket, code: number): void {
-    this.sockets.onClientClose(ws, code);
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    this.delivery.v2.onGone(ws);
+    this.sockets.onClientClose(ws, code, reason);
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
+    this.delivery.v2.onGone(ws);
     this.sockets.onError(ws, error);
   }
 
   /**
-   * The keepalive sweep: closes stale sockets, recounts backlogs, forgets expired tokens, and stops when nothing is
-   * left to watch (closing sockets are watched too: their backlog counts until they are gone).
+   * The object's one alarm, at the earliest of its due times: housekeeping (the keepalive sweep closes stale sockets
+   * and forgets expired tokens, recounts backlogs and keeps watching closing sockets; history is trimmed, its lease renewed while mws.v2 sockets stay; shard 0 forgets
+   * earlier shard counts no socket uses) and the webhook outbox.
    */
   override async alarm(): Promise<void> {
-    this.alarmKnownSet = false;
+    if (this.store.placement() === null) return;
     const now = Date.now();
-    const { open, closing } = this.sockets.sweep(now, this.config.keepaliveIntervalMs);
-    const pending = this.connectTokens.purgeExpired(now);
-    const next = nextSweepAt(now, this.config.keepaliveIntervalMs, open + closing, pending);
-    if (next !== null) {
-      await this.ctx.storage.setAlarm(next);
-      this.alarmKnownSet = true;
+    const outboxDueAt = this.pipeline.nextDueAt();
+    // Housekeeping when due, and whenever the alarm did not fire for the outbox (it may run early, e.g. in tests).
+    const housekeeping = this.alarms.begin(now).housekeepingDue || outboxDueAt === null || outboxDueAt > now;
+    let nextHousekeeping: number | null | 'not run' = 'not run';
+    if (housekeeping) {
+      const interval = this.config.keepaliveIntervalMs;
+      const { open, closing } = this.sockets.sweep(now, interval);
+      const sweepAt = nextSweepAt(now, interval, open + closing, this.connectTokens.purgeExpired(now), this.delivery.sweep(now));
+      const settleAt = await this.store.settleLayout(now);
+      nextHousekeeping = sweepAt === null ? settleAt : settleAt === null ? sweepAt : Math.min(sweepAt, settleAt);
     }
+    const outboxNext = await this.pipeline.deliverDue(now, this.where());
+    if (this.store.placement() === null) return;
+    await this.alarms.end(nextHousekeeping, outboxNext);
   }
 
   // ---- internals ----
@@ -290,23 +362,17 @@ export class TenantHub extends DurableObject<Env> {
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
   }
 
-  private async ensureAlarm(): Promise<void> {
-    if (this.alarmKnownSet) return;
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + this.config.keepaliveIntervalMs);
-    }
-    this.alarmKnownSet = true;
+  /** Makes sure housekeeping (the sweep) runs within one keepalive interval. */
+  private ensureAlarm(): Promise<void> {
+    return this.alarms.sweepBy(Date.now() + this.config.keepaliveIntervalMs);
+  }
+
+  /** Events were queued: run the alarm by `at` to deliver them. */
+  private wakeBy(at: number): void {
+    this.alarms.wakeBy(at).catch((err: unknown) => console.error(`could not set the alarm (${this.where()})`, String(err)));
   }
 }
 
 function socketNotFound(id: string): ApiError {
   return new ApiError(404, 'socket_not_found', `No connected socket with id "${id}".`);
-}
-
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-function refuseSocket(code: number, reason: string): Response {
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  server.accept();
-  closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client });
 }

@@ -1,50 +1,79 @@
 import type { JWTVerifyGetKey } from 'jose';
+import { DEFAULT_HISTORY_SETTINGS, historyPolicy, type HistoryPolicy } from '../core/history-rules';
 import { authorize, type Action, type Principal } from '../core/access';
 import { ApiError } from '../core/errors';
 import type { SigningKey } from '../core/jwt';
-import { MAX_SECURITY_TOKENS, MAX_SIGNING_KEYS, MAX_VERIFIED_TOKENS, type TenantLimits } from '../core/limits';
-import { allShards, resize, type ShardLayout } from '../core/shards';
+import { MAX_SECURITY_TOKENS, MAX_SIGNING_KEYS, MAX_VERIFIED_TOKENS, PREVIOUS_LAYOUT_RECHECK_MS, type TenantLimits } from '../core/limits';
+import { allShards, layoutSettlesAt, resize, withoutUnused, type ShardLayout } from '../core/shards';
 import {
   configurationView,
   layoutOf,
   limitsOf,
   shardRecordFor,
+  shardsEverUsed,
   type ConfigurationView,
   type ShardRecord,
   type TenantRecord,
 } from '../core/tenant-record';
 import { hashToken, randomToken } from '../core/tokens';
-import type { AccessControl, ConfigurationUpdate } from '../core/validation';
+import type { AccessControl, ClientMessages, ConfigurationUpdate } from '../core/validation';
+import type { WebhookRecord } from '../core/webhook-record';
 import type { ShardCalls } from './shard-calls';
 
 /** Where this object stands in its tenant: shard 0 holds the tenant record, shard k > 0 a copy of what it needs. */
 export interface Placement {
   tenant: string;
+  /** Tells this tenant from an earlier one of the same name. */
+  createdAt: number;
   shard: number;
   layout: ShardLayout;
   limits: TenantLimits;
   signingKeys: SigningKey[];
+  webhooks: WebhookRecord[];
+  clientMessages: ClientMessages;
+  /** What this shard's history keeps: the tenant's settings within the operator's caps. */
+  history: HistoryPolicy;
+}
+
+/** What this object needs to raise webhook events. */
+export interface EventSettings {
+  shard: number;
+  webhooks: WebhookRecord[];
+  clientMessages: ClientMessages;
 }
 
 const TENANT_KEY = 'tenant';
+/** One shared empty list, so subscriptions computed for "no webhooks" are cached once. */
+const NO_WEBHOOKS: WebhookRecord[] = [];
 const SHARD_KEY = 'shard';
 
 /**
  * The tenant's record (shard 0) or its shard's copy (shard k > 0), cached in memory, and every change to it:
  * security tokens, signing keys, configuration, limits, layout. Each save hands the other shards what they need.
+ * Changes run one at a time, so a delete never overtakes a save still copying the record to the shards (which would
+ * leave a copy behind on a wiped shard).
  */
 export class TenantStore {
   /** The tenant record as last read or written (undefined: not read yet in this life of the object). */
   private tenantCache: TenantRecord | null | undefined;
   /** Likewise for the record of a shard k > 0. */
   private shardRecordCache: ShardRecord | null | undefined;
+  /** The placement computed from them; every push and connect asks for it. */
+  private placementCache: Placement | null | undefined;
   /** Bearer tokens already matched against the security-token hashes; cleared whenever the record changes. */
   private readonly verifiedSecurityTokens = new Set<string>();
   private readonly remoteKeySets = new Map<string, JWTVerifyGetKey>();
+  /** Shard 0: when to look again for earlier shard counts to forget (memory only: after eviction it looks at once). */
+  private settleRetryAt = 0;
+  /** The change running now; the next one starts after it. */
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly storage: DurableObjectStorage,
     private readonly shards: ShardCalls,
+    private readonly connectTokenTtlMs: number,
+    /** Called after this object's record changed (saved on shard 0, adopted on shard k). */
+    private readonly changed: () => void = () => undefined,
   ) {}
 
   tenant(): TenantRecord | null {
@@ -59,12 +88,53 @@ export class TenantStore {
   }
 
   placement(): Placement | null {
+    if (this.placementCache === undefined) this.placementCache = this.computePlacement();
+    return this.placementCache;
+  }
+
+  /** What this object's history keeps (the defaults when it has no tenant). */
+  historyPolicy(): HistoryPolicy {
+    return this.placement()?.history ?? historyPolicy(DEFAULT_HISTORY_SETTINGS, limitsOf({}));
+  }
+
+  private computePlacement(): Placement | null {
     const tenant = this.tenant();
-    if (tenant !== null) return { tenant: tenant.name, shard: 0, layout: layoutOf(tenant), limits: limitsOf(tenant), signingKeys: tenant.signingKeys ?? [] };
-    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
-    const shard = this.shardRecordCache;
+    if (tenant !== null) {
+      const limits = limitsOf(tenant);
+      return {
+        tenant: tenant.name,
+        createdAt: tenant.createdAt,
+        shard: 0,
+        layout: layoutOf(tenant),
+        limits,
+        signingKeys: tenant.signingKeys ?? [],
+        webhooks: tenant.webhooks ?? NO_WEBHOOKS,
+        clientMessages: tenant.clientMessages ?? 'ignore',
+        history: historyPolicy(tenant.history, limits),
+      };
+    }
+    const shard = this.shardRecord();
     if (shard === null) return null;
-    return { tenant: shard.tenant, shard: shard.shard, layout: shard.layout, limits: limitsOf(shard), signingKeys: shard.signingKeys };
+    const limits = limitsOf(shard);
+    return {
+      tenant: shard.tenant,
+      createdAt: shard.createdAt,
+      shard: shard.shard,
+      layout: shard.layout,
+      limits,
+      signingKeys: shard.signingKeys,
+      webhooks: shard.webhooks ?? NO_WEBHOOKS,
+      clientMessages: shard.clientMessages ?? 'ignore',
+      history: historyPolicy(shard.history, limits),
+    };
+  }
+
+  /** This object's shard number and what it needs to raise webhook events; without building a whole placement. */
+  eventSettings(): EventSettings | null {
+    const tenant = this.tenant();
+    if (tenant !== null) return { shard: 0, webhooks: tenant.webhooks ?? NO_WEBHOOKS, clientMessages: tenant.clientMessages ?? 'ignore' };
+    const shard = this.shardRecord();
+    return shard === null ? null : { shard: shard.shard, webhooks: shard.webhooks ?? NO_WEBHOOKS, clientMessages: shard.clientMessages ?? 'ignore' };
   }
 
   /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
@@ -76,102 +146,221 @@ export class TenantStore {
     return { tenant, principal };
   }
 
-  async create(name: string, accessControl: AccessControl, limits: Partial<TenantLimits>, shards: number) {
-    if (this.tenant() !== null) throw new ApiError(409, 'tenant_exists', `Tenant "${name}" already exists.`);
-    const securityToken = randomToken('mws_');
-    const record: TenantRecord = {
-      name,
-      accessControl,
-      createdAt: Date.now(),
-      securityTokenHashes: [await hashToken(securityToken)],
-      limits,
-      layout: { shards, previous: [] },
-    };
-    await this.save(record);
-    return { name, securityToken, accessControl, limits: limitsOf(record), shards };
+  create(name: string, accessControl: AccessControl, limits: Partial<TenantLimits>, shards: number) {
+    return this.change(async () => {
+      if (this.tenant() !== null) throw new ApiError(409, 'tenant_exists', `Tenant "${name}" already exists.`);
+      const securityToken = randomToken('mws_');
+      const record: TenantRecord = {
+        name,
+        accessControl,
+        createdAt: Date.now(),
+        securityTokenHashes: [await hashToken(securityToken)],
+        limits,
+        layout: { shards, previous: [] },
+        reach: shards,
+      };
+      await this.save(record);
+      return { name, securityToken, accessControl, limits: limitsOf(record), shards };
+    });
   }
 
-  async setLimits(limits: Partial<TenantLimits>): Promise<{ limits: TenantLimits }> {
-    const tenant = this.requireTenant();
-    const next = { ...tenant, limits: { ...tenant.limits, ...limits } };
-    await this.save(next);
-    return { limits: limitsOf(next) };
+  setLimits(limits: Partial<TenantLimits>): Promise<{ limits: TenantLimits }> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const next = { ...tenant, limits: { ...tenant.limits, ...limits } };
+      await this.save(next);
+      return { limits: limitsOf(next) };
+    });
   }
 
   /** Changes how many objects the tenant's sockets are spread over; connected sockets stay where they are. */
-  async setShards(shards: number): Promise<ShardLayout> {
-    const tenant = this.requireTenant();
-    const layout = resize(layoutOf(tenant), shards);
-    await this.save({ ...tenant, layout });
-    return layout;
+  setShards(shards: number): Promise<ShardLayout> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const layout = resize(layoutOf(tenant), shards);
+      if (layout === layoutOf(tenant)) return layout;
+      await this.save({ ...tenant, layout, reach: Math.max(shardsEverUsed(tenant).length, shards), resizedAt: Date.now() });
+      return layout;
+    });
+  }
+
+  /** When shard 0 may forget the earlier shard counts; null when there are none. */
+  layoutSettlesAt(): number | null {
+    const tenant = this.tenant();
+    if (tenant === null || layoutOf(tenant).previous.length === 0) return null;
+    return layoutSettlesAt(tenant.resizedAt ?? 0, this.connectTokenTtlMs);
+  }
+
+  /**
+   * Shard 0's alarm: once every token issued under the earlier shard counts has expired, forgets those that placed
+   * no socket still connected on any shard. Returns when to look again (null: nothing left to forget).
+   */
+  async settleLayout(now: number): Promise<number | null> {
+    const settlesAt = this.layoutSettlesAt();
+    if (settlesAt === null) return null;
+    const due = Math.max(settlesAt, this.settleRetryAt);
+    if (now < due) return due;
+    this.settleRetryAt = now + PREVIOUS_LAYOUT_RECHECK_MS;
+    const remaining = await this.change(async () => {
+      const tenant = this.tenant();
+      if (tenant === null) return 0;
+      const layout = layoutOf(tenant);
+      const inUse = await this.shards.each(tenant.name, allShards(layout), (hub) => hub.shardCountsInUse(layout));
+      const settled = withoutUnused(layout, new Set(inUse.flat()));
+      if (settled.previous.length < layout.previous.length) await this.save({ ...tenant, layout: settled });
+      return settled.previous.length;
+    }).catch((err: unknown) => {
+      console.warn(`could not settle the shard layout (tenant ${this.tenant()?.name})`, String(err));
+      return 1;
+    });
+    return remaining > 0 ? this.settleRetryAt : null;
   }
 
   /** Issues a new security token; the newest previous one stays valid until revoked or rotated out. */
-  async rotateSecurityToken(): Promise<{ securityToken: string; validTokens: number }> {
-    const tenant = this.requireTenant();
-    const securityToken = randomToken('mws_');
-    const hashes = [await hashToken(securityToken), ...tenant.securityTokenHashes].slice(0, MAX_SECURITY_TOKENS);
-    await this.save({ ...tenant, securityTokenHashes: hashes });
-    return { securityToken, validTokens: hashes.length };
+  rotateSecurityToken(): Promise<{ securityToken: string; validTokens: number }> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const securityToken = randomToken('mws_');
+      const hashes = [await hashToken(securityToken), ...tenant.securityTokenHashes].slice(0, MAX_SECURITY_TOKENS);
+      await this.save({ ...tenant, securityTokenHashes: hashes });
+      return { securityToken, validTokens: hashes.length };
+    });
   }
 
-  async revokePreviousSecurityTokens(): Promise<{ validTokens: number }> {
-    const tenant = this.requireTenant();
-    const hashes = tenant.securityTokenHashes.slice(0, 1);
-    await this.save({ ...tenant, securityTokenHashes: hashes });
-    return { validTokens: hashes.length };
+  revokePreviousSecurityTokens(): Promise<{ validTokens: number }> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const hashes = tenant.securityTokenHashes.slice(0, 1);
+      await this.save({ ...tenant, securityTokenHashes: hashes });
+      return { validTokens: hashes.length };
+    });
   }
 
-  async setConfiguration(tenant: TenantRecord, update: ConfigurationUpdate): Promise<ConfigurationView> {
-    const next: TenantRecord = { ...tenant, ...update };
-    if (next.accessControl === 'jwt' && next.jwt === undefined) {
-      throw ApiError.unprocessable([{ reason: 'required', property: 'jwt', message: 'accessControl "jwt" needs jwt settings: a key (secret, jwks or jwksUrl) and a policy.' }]);
-    }
-    await this.save(next);
-    return configurationView(next);
+  setConfiguration(update: ConfigurationUpdate): Promise<ConfigurationView> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const next: TenantRecord = { ...tenant, ...update, history: { ...tenant.history, ...update.history } };
+      if (next.accessControl === 'jwt' && next.jwt === undefined) {
+        throw ApiError.unprocessable([{ reason: 'required', property: 'jwt', message: 'accessControl "jwt" needs jwt settings: a key (secret, jwks or jwksUrl) and a policy.' }]);
+      }
+      const limits = limitsOf(next);
+      const caps = [
+        ['maxAgeSeconds', update.history?.maxAgeSeconds, limits.historyMaxAgeSeconds],
+        ['maxMessages', update.history?.maxMessages, limits.historyMaxMessages],
+      ] as const;
+      const overCap = caps.filter(([, asked, cap]) => asked !== undefined && asked > cap);
+      if (overCap.length > 0) {
+        throw ApiError.unprocessable(
+          overCap.map(([field, , cap]) => ({ reason: 'invalid_value', property: `history.${field}`, message: `history.${field} may be at most ${cap} on this tenant (the operator's cap).` })),
+        );
+      }
+      await this.save(next);
+      return configurationView(next);
+    });
   }
 
   /** Creates an HS256 key with which backends mint connect tokens themselves; its secret is shown once. */
-  async createSigningKey(tenant: TenantRecord): Promise<{ kid: string; secret: string; algorithm: 'HS256'; createdAt: string }> {
-    const keys = tenant.signingKeys ?? [];
-    if (keys.length >= MAX_SIGNING_KEYS) {
-      throw new ApiError(409, 'too_many_signing_keys', `A tenant has at most ${MAX_SIGNING_KEYS} signing keys; delete one first.`);
-    }
-    const key: SigningKey = { kid: randomToken('key_').slice(0, 24), secret: randomToken(), createdAt: Date.now() };
-    await this.save({ ...tenant, signingKeys: [...keys, key] });
-    return { kid: key.kid, secret: key.secret, algorithm: 'HS256', createdAt: new Date(key.createdAt).toISOString() };
+  createSigningKey(): Promise<{ kid: string; secret: string; algorithm: 'HS256'; createdAt: string }> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const keys = tenant.signingKeys ?? [];
+      if (keys.length >= MAX_SIGNING_KEYS) {
+        throw new ApiError(409, 'too_many_signing_keys', `A tenant has at most ${MAX_SIGNING_KEYS} signing keys; delete one first.`);
+      }
+      const key: SigningKey = { kid: randomToken('key_').slice(0, 24), secret: randomToken(), createdAt: Date.now() };
+      await this.save({ ...tenant, signingKeys: [...keys, key] });
+      return { kid: key.kid, secret: key.secret, algorithm: 'HS256', createdAt: new Date(key.createdAt).toISOString() };
+    });
   }
 
   listSigningKeys(tenant: TenantRecord): { results: { kid: string; createdAt: string }[] } {
     return { results: (tenant.signingKeys ?? []).map((k) => ({ kid: k.kid, createdAt: new Date(k.createdAt).toISOString() })) };
   }
 
-  async deleteSigningKey(tenant: TenantRecord, kid: string): Promise<Record<string, never>> {
-    const keys = tenant.signingKeys ?? [];
-    if (!keys.some((k) => k.kid === kid)) throw new ApiError(404, 'signing_key_not_found', `No signing key "${kid}".`);
-    await this.save({ ...tenant, signingKeys: keys.filter((k) => k.kid !== kid) });
-    return {};
+  deleteSigningKey(kid: string): Promise<Record<string, never>> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const keys = tenant.signingKeys ?? [];
+      if (!keys.some((k) => k.kid === kid)) throw new ApiError(404, 'signing_key_not_found', `No signing key "${kid}".`);
+      await this.save({ ...tenant, signingKeys: keys.filter((k) => k.kid !== kid) });
+      return {};
+    });
+  }
+
+  /**
+   * Deletes the tenant: wipes every shard it ever had, then this one (`wipeHere`). A shard that does not answer
+   * twice fails the delete with 503 before shard 0 is wiped, so the delete can be retried.
+   */
+  erase(wipeHere: () => Promise<void>): Promise<Record<string, never>> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const others = shardsEverUsed(tenant).filter((k) => k !== 0);
+      const wipe = (shard: number) => this.shards.one(tenant.name, shard, (hub) => hub.shardWipe());
+      const failed = (await Promise.allSettled(others.map(wipe))).flatMap((r, i) => (r.status === 'rejected' ? [others[i] as number] : []));
+      const stillFailed = (await Promise.allSettled(failed.map(wipe))).filter((r) => r.status === 'rejected').length;
+      if (stillFailed > 0) {
+        throw new ApiError(503, 'shards_unavailable', `${stillFailed} shards did not answer; the tenant is not deleted yet. Retry the delete.`, {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      await wipeHere();
+      return {};
+    });
+  }
+
+  /** Changes the tenant's webhooks: `edit` gets the current record and returns the new list and the answer. */
+  changeWebhooks<T>(edit: (tenant: TenantRecord) => { webhooks: WebhookRecord[]; result: T }): Promise<T> {
+    return this.change(async () => {
+      const tenant = this.requireTenant();
+      const { webhooks, result } = edit(tenant);
+      await this.save({ ...tenant, webhooks });
+      return result;
+    });
   }
 
   /** Stores what shard k needs to know about its tenant (called on shard k by shard 0). */
   adopt(record: ShardRecord): void {
     this.storage.kv.put(SHARD_KEY, record);
     this.shardRecordCache = record;
+    this.placementCache = undefined;
+    this.changed();
   }
 
-  /** Drops what memory holds, after the object's storage was erased. */
+  private shardRecord(): ShardRecord | null {
+    if (this.shardRecordCache === undefined) this.shardRecordCache = this.storage.kv.get<ShardRecord>(SHARD_KEY) ?? null;
+    return this.shardRecordCache;
+  }
+
+  /** Forgets the tenant at once, as its storage is being erased: from now on this object has no tenant. */
   forget(): void {
+    this.tenantCache = null;
+    this.shardRecordCache = null;
+    this.placementCache = undefined;
+    this.verifiedSecurityTokens.clear();
+  }
+
+  /** Reads the records from storage again (after an erase that failed). */
+  reload(): void {
     this.tenantCache = undefined;
     this.shardRecordCache = undefined;
-    this.verifiedSecurityTokens.clear();
+    this.placementCache = undefined;
+  }
+
+  /** Runs `change` after the changes before it have finished. */
+  private change<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changing.then(change);
+    this.changing = run.catch(() => undefined);
+    return run;
   }
 
   /** Saves the tenant record and hands every other shard the part it needs. */
   private async save(record: TenantRecord): Promise<void> {
     this.storage.kv.put(TENANT_KEY, record);
     this.tenantCache = record;
+    this.placementCache = undefined;
     this.verifiedSecurityTokens.clear();
-    const others = allShards(layoutOf(record)).filter((k) => k !== 0);
+    this.changed();
+    const others = shardsEverUsed(record).filter((k) => k !== 0);
     await this.shards.each(record.name, others, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
   }
 }

@@ -1,28 +1,45 @@
 import { decodeJwt } from 'jose';
+import { ApiError } from '../core/errors';
 import { looksLikeJwt } from '../core/jwt';
-import { shardFromToken, shardOf, type ShardLayout } from '../core/shards';
+import { LAYOUT_CACHE_MS, MAX_CACHED_LAYOUTS } from '../core/limits';
+import { MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardFromToken, shardOf, type ShardLayout } from '../core/shards';
 import type { TenantHub } from '../hub/tenant-hub';
 
-/** Shard layouts seen recently, per tenant, so a backend-minted token on a sharded tenant rarely costs a lookup. */
+/**
+ * Shard layouts seen recently, per tenant, so a backend-minted token on a sharded tenant rarely costs a lookup.
+ * A stale entry costs one more hop, never a wrong answer: the shard checks that the socket belongs there.
+ */
 const layoutCache = new Map<string, { layout: ShardLayout; until: number }>();
-const LAYOUT_CACHE_MS = 60_000;
 
 /**
- * The shard an upgrade goes to: opaque tokens carry it as a prefix; a backend-minted JWT names its socket id
- * (`sid`, read here unverified: the shard verifies it), which hashes to a shard of the tenant's layout.
+ * Sends a WebSocket upgrade to its shard. Opaque tokens carry it as a prefix. A backend-minted JWT names its socket
+ * id (`sid`, read here unverified: the shard verifies it), which hashes to a shard of the tenant's layout; a shard
+ * that the current layout does not give that id answers 421, and the upgrade is routed once more by a fresh layout.
  */
-export async function shardForConnect(tenant: string, token: string, shardZero: () => DurableObjectStub<TenantHub>): Promise<number> {
-  if (!looksLikeJwt(token)) return shardFromToken(token);
+export async function routeUpgrade(tenant: string, request: Request, token: string, stubFor: (shard: number) => DurableObjectStub<TenantHub>): Promise<Response> {
+  if (!looksLikeJwt(token)) return stubFor(shardFromToken(token)).fetch(request);
   const sid = unverifiedSid(token);
-  if (sid === null) return 0;
-  const cached = layoutCache.get(tenant);
-  let layout = cached !== undefined && cached.until > Date.now() ? cached.layout : null;
-  if (layout === null) {
-    layout = await shardZero().shardLayout();
-    if (layout === null) return 0;
-    layoutCache.set(tenant, { layout, until: Date.now() + LAYOUT_CACHE_MS });
+  for (const fresh of [false, true]) {
+    const layout = sid === null ? null : await layoutOf(tenant, stubFor(0), fresh);
+    const shard = sid === null || layout === null ? 0 : shardOf(sid, layout.shards);
+    const headers = new Headers(request.headers);
+    headers.set(ROUTED_SHARD_HEADER, String(shard));
+    const response = await stubFor(shard).fetch(new Request(request, { headers }));
+    if (response.status !== MISDIRECTED_STATUS) return response;
+    layoutCache.delete(tenant);
   }
-  return shardOf(sid, layout.shards);
+  throw new ApiError(503, 'layout_changing', 'The tenant is changing its shard count; retry in a moment.', { headers: { 'retry-after': '1' } });
+}
+
+async function layoutOf(tenant: string, shardZero: DurableObjectStub<TenantHub>, fresh: boolean): Promise<ShardLayout | null> {
+  const cached = layoutCache.get(tenant);
+  if (!fresh && cached !== undefined && cached.until > Date.now()) return cached.layout;
+  const layout = await shardZero.shardLayout();
+  layoutCache.delete(tenant);
+  if (layout === null) return null;
+  if (layoutCache.size >= MAX_CACHED_LAYOUTS) layoutCache.delete(layoutCache.keys().next().value as string);
+  layoutCache.set(tenant, { layout, until: Date.now() + LAYOUT_CACHE_MS });
+  return layout;
 }
 
 function unverifiedSid(jwt: string): string | null {

@@ -3,7 +3,8 @@
  * Requests without an Origin header get no CORS headers at all.
  */
 const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
-const ALLOW_HEADERS = 'Authorization, Content-Type';
+const ALLOW_HEADERS = 'Authorization, Content-Type, Idempotency-Key';
+const EXPOSE_HEADERS = 'Idempotent-Replayed, Retry-After';
 const MAX_AGE_SECONDS = '86400';
 
 export function corsHeaders(request: Request): Record<string, string> {
@@ -13,6 +14,7 @@ export function corsHeaders(request: Request): Record<string, string> {
     'access-control-allow-origin': origin,
     'access-control-allow-methods': ALLOW_METHODS,
     'access-control-allow-headers': ALLOW_HEADERS,
+    'access-control-expose-headers': EXPOSE_HEADERS,
     'access-control-max-age': MAX_AGE_SECONDS,
     vary: 'Origin',
   };

@@ -2,7 +2,7 @@ import { readConfig } from '../core/config';
 import { ApiError, errorResponse } from '../core/errors';
 import { shardObjectName } from '../core/shards';
 import { isValidTenantName } from '../core/validation';
-import { shardForConnect } from './connect';
+import { routeUpgrade } from './connect';
 import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
 import { apexRouter, hub, tenantRouter, type RouteContext } from './routes';
@@ -17,20 +17,24 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
   const config = readConfig(env);
   const target = resolveTarget(url, config);
   if (request.method === 'OPTIONS') return preflightResponse(request);
-  if (target.kind === 'apex') return apexRouter.fetch(request, { env, config, tenant: '', base: url.origin });
   try {
+    const consolePage = await serveConsole(request, target, { rootDomain: config.rootDomain, tenantExists: (tenant) => tenantExists(env, tenant) });
+    if (consolePage !== null) return consolePage;
+    if (target.kind === 'apex') return await apexRouter.fetch(request, { env, config, tenant: '', base: url.origin });
     if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
     const context: RouteContext = { env, config, tenant: target.tenant, base: target.base };
     if (target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
-      const shard = await shardForConnect(target.tenant, url.searchParams.get('token') ?? '', () => hub(context));
-      return await hub(context, shardObjectName(target.tenant, shard)).fetch(request);
+      const token = url.searchParams.get('token') ?? '';
+      return await routeUpgrade(target.tenant, request, token, (shard) => hub(context, shardObjectName(target.tenant, shard)));
     }
-    const consolePage = serveConsole(request, target.path);
-    if (consolePage !== null) return consolePage;
     const routedUrl = new URL(url);
     routedUrl.pathname = target.path;
     return await tenantRouter.fetch(new Request(routedUrl, request), context);
   } catch (err) {
     return withCors(errorResponse(err, `${request.method} ${url.pathname}`), request);
   }
+}
+
+async function tenantExists(env: Env, tenant: string): Promise<boolean> {
+  return isValidTenantName(tenant) && (await hub({ env, tenant }).shardLayout()) !== null;
 }

@@ -31,17 +31,18 @@ export function resolveTarget(url: URL, config: Pick<Config, 'rootDomain'>): Tar
   return { kind: 'tenant', tenant, path: url.pathname, base: url.origin };
 }
 
-/** The tenant named by a host name, or null when the host names none (an IP address, localhost, the apex domain). */
+/**
+ * The tenant named by a host name, or null when the host is the service host (admin API, tenants by gateway).
+ * `<tenant>.localhost` always names a tenant (local development); otherwise only `<tenant>.<ROOT_DOMAIN>` does, so a
+ * deployment on workers.dev or on a custom host without ROOT_DOMAIN serves the admin API out of the box.
+ */
 export function tenantFromHost(hostname: string, rootDomain: string | null): string | null {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   if (isIpAddress(host)) return null;
   const labels = host.split('.');
   if (labels.length >= 2 && labels[labels.length - 1] === 'localhost') return labels[0] ?? null;
-  if (rootDomain !== null) {
-    if (!host.endsWith(`.${rootDomain}`)) return null;
-    return labels[0] ?? null;
-  }
-  return labels.length >= 3 ? (labels[0] ?? null) : null;
+  if (rootDomain === null || !host.endsWith(`.${rootDomain}`)) return null;
+  return labels[0] ?? null;
 }
 
 function isIpAddress(host: string): boolean {

@@ -17,6 +17,8 @@ export interface FakeMws {
   answerPings: boolean;
   /** How many of the next upgrade requests to refuse with HTTP 503. */
   refuseNext: number;
+  /** Answer the `mws.v2` subprotocol when offered (default false: the fake speaks raw, like a pre-v2 server). */
+  speaksV2: boolean;
   /** Upgrade requests seen, refused or not. */
   upgradeAttempts: number;
   nthConnection(n: number, timeoutMs?: number): Promise<ServerConnection>;
@@ -30,6 +32,7 @@ export async function startFakeMws(): Promise<FakeMws> {
     connections: [],
     answerPings: true,
     refuseNext: 0,
+    speaksV2: false,
     upgradeAttempts: 0,
     nthConnection: (n, timeoutMs = 3000) =>
       new Promise((resolve, reject) => {
@@ -52,6 +55,7 @@ export async function startFakeMws(): Promise<FakeMws> {
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
+    handleProtocols: (offered) => (fake.speaksV2 && offered.has('mws.v2') ? 'mws.v2' : false),
     verifyClient: (_info, done) => {
       fake.upgradeAttempts++;
       if (fake.refuseNext > 0) {
