@@ -64,6 +64,31 @@ export interface ConnectOptions {
   neverAnswersClose?: boolean;
 }
 
+/**
+ * A `waitFor(check, timeoutMs, what)` that re-runs `check` each time something wakes `waiters`, and rejects after the
+ * timeout instead of hanging; `context` adds what was seen to the timeout's message.
+ */
+export function waiterOn(waiters: Array<() => void>, context: () => string = () => '') {
+  return <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      // A waiter that timed out must not wake later and take a message meant for the next one.
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context()}`));
+      }, timeoutMs);
+      const poll = (): void => {
+        if (timedOut) return;
+        const value = check();
+        if (value !== undefined) {
+          clearTimeout(timer);
+          resolve(value);
+        } else waiters.push(poll);
+      };
+      poll();
+    });
+}
+
 /** Opens a WebSocket to a connect uri (ws:// or wss://) through the Worker. */
 export async function connect(uri: string, options: ConnectOptions = {}): Promise<TestSocket> {
   const res = await exports.default.fetch(uri.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
@@ -84,18 +109,7 @@ export async function connect(uri: string, options: ConnectOptions = {}): Promis
     waiters.splice(0).forEach((wake) => wake());
   });
   let read = 0;
-  const waitFor = <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-      const poll = (): void => {
-        const value = check();
-        if (value !== undefined) {
-          clearTimeout(timer);
-          resolve(value);
-        } else waiters.push(poll);
-      };
-      poll();
-    });
+  const waitFor = waiterOn(waiters);
   return {
     ws,
     messages,

@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import { decodeBinaryMessage, type HelloFrame, type ResumeFailedFrame } from '../sdk/src/protocol';
-import { api, type TestTenant } from './helpers';
+import { api, waiterOn, type TestTenant } from './helpers';
 
 /** A message as a mws.v2 client sees it: text in `data`, binary in `bytes`. */
 export interface V2Message {
@@ -56,18 +56,7 @@ export async function connectV2(uri: string, resume?: string): Promise<V2TestSoc
     closeInfo = { code: event.code, reason: event.reason };
     wakers.splice(0).forEach((wake) => wake());
   });
-  const waitFor = <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames: ${JSON.stringify(frames).slice(0, 500)}`)), timeoutMs);
-      const poll = (): void => {
-        const value = check();
-        if (value !== undefined) {
-          clearTimeout(timer);
-          resolve(value);
-        } else wakers.push(poll);
-      };
-      poll();
-    });
+  const waitFor = waiterOn(wakers, () => `; frames: ${JSON.stringify(frames).slice(0, 500)}`);
   const msgs = () => frames.filter((f): f is V2Message => f.type === 'msg');
   return {
     ws,
