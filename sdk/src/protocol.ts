@@ -256,12 +256,12 @@ export interface HistorySettings {
   maxMessages: number;
 }
 
-/** `200` answer of `GET` and `PUT /v1/configuration`. */
 /** What the service does with text frames clients send: nothing (raw mode, the default), or `socket.message` webhooks. */
 export type ClientMessages = 'ignore' | 'webhook';
 
 export const CLIENT_MESSAGES_MODES: readonly ClientMessages[] = ['ignore', 'webhook'];
 
+/** `200` answer of `GET` and `PUT /v1/configuration`. */
 export interface ConfigurationView {
   accessControl: AccessControl;
   jwt: JwtSettingsView | null;
