@@ -1,5 +1,6 @@
 import { handleRequest } from './worker/handler';
 
+export { TenantDirectory } from './directory/tenant-directory';
 export { TenantHub } from './hub/tenant-hub';
 
 export default {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitCloseReason } from '../src/hub/close-codes';
+import { fitCloseReason } from '../src/core/close-codes';
 import { readConfig } from '../src/core/config';
 import { backlogAfter, sheddingOrder } from '../src/core/backlog';
 import { isStale, nextSweepAt } from '../src/core/keepalive';

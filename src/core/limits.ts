@@ -82,6 +82,11 @@ export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
 /** Tenant shard layouts a Worker isolate remembers for routing backend-minted connect tokens, and for how long. */
 export const MAX_CACHED_LAYOUTS = 10_000;
 export const LAYOUT_CACHE_MS = 60_000;
+/** Tenant names a Worker isolate remembers as existing (so it asks the tenant directory once a minute at most). */
+export const MAX_CACHED_TENANTS = 10_000;
+export const TENANT_CACHE_MS = 60_000;
+/** The tenant directory is split over this many objects by a hash of the name, so no one object carries every lookup. */
+export const DIRECTORY_PARTS = 16;
 
 /** Per-tenant caps the operator sets through the admin API. */
 export type { TenantLimits };

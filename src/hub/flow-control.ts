@@ -4,7 +4,7 @@ import { messageFrame } from '../core/frames';
 import { reaches, RESUME_FAILURE_MESSAGES } from '../core/history-rules';
 import { REPLAY_BATCH_ROWS, V2_WINDOW_BYTES } from '../core/limits';
 import type { SocketAttachment, SocketDetails } from './attachment';
-import { CloseCode, closeQuietly } from './close-codes';
+import { CloseCode, closeQuietly } from '../core/close-codes';
 import type { History, StoredMessage } from './history';
 import type { Sockets, V2Sender } from './sockets';
 

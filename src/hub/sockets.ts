@@ -16,7 +16,7 @@ import type { ClosedBy } from '../core/webhook-events';
 import type { SocketAttachment } from './attachment';
 import type { SocketInfo } from '../../sdk/src/protocol';
 import { Backlogs } from './backlogs';
-import { CloseCode, closeQuietly, fitCloseReason } from './close-codes';
+import { CloseCode, closeQuietly, fitCloseReason } from '../core/close-codes';
 
 /** Sends a message to a mws.v2 socket and says whether it counts as sent; undefined for a raw socket. */
 export type V2Sender = (ws: WebSocket) => boolean | undefined;

@@ -12,7 +12,8 @@ import { configurationView, layoutOf, limitsOf, tenantInfo, type ConfigurationVi
 import { randomToken } from '../core/tokens';
 import type { AccessControl, ConfigurationUpdate, PushRequest, Receivers, SocketRequest } from '../core/validation';
 import { AlarmSchedule } from './alarm';
-import { CloseCode } from './close-codes';
+import { CloseCode } from '../core/close-codes';
+import { directoryFor } from '../directory/tenant-directory';
 import { ConnectTokens, type Grant } from './connect-tokens';
 import { EventPipeline } from './event-pipeline';
 import { closeSocket, countSockets, findSocket, listPage, type SocketPage } from './fan-out';
@@ -85,7 +86,11 @@ export class TenantHub extends DurableObject<Env> {
   // ---- Admin API (the Worker has already checked ADMIN_TOKEN) ----
 
   createTenant(name: string, accessControl: AccessControl, limits: Partial<TenantLimits> = {}, shards = 1) {
-    return settle(() => this.store.create(name, accessControl, limits, shards));
+    return settle(async () => {
+      const created = await this.store.create(name, accessControl, limits, shards);
+      await this.listInDirectory();
+      return created;
+    });
   }
 
   setLimits(limits: Partial<TenantLimits>): Promise<Outcome<{ limits: TenantLimits }>> {
@@ -107,6 +112,8 @@ export class TenantHub extends DurableObject<Env> {
   describeTenant(): Promise<Outcome<TenantInfo>> {
     return settle(async () => {
       const tenant = this.store.requireTenant();
+      // Also lists tenants made before the directory existed: the operator describes each once.
+      await this.listInDirectory();
       return tenantInfo(tenant, await countSockets(this.shards, tenant));
     });
   }
@@ -121,7 +128,12 @@ export class TenantHub extends DurableObject<Env> {
 
   /** Closes every socket on every shard the tenant ever had and erases all it stored. */
   deleteTenant(): Promise<Outcome<Record<string, never>>> {
-    return settle(() => this.store.erase(() => this.shardWipe()));
+    return settle(async () => {
+      const { name, createdAt } = this.store.requireTenant();
+      const erased = await this.store.erase(() => this.shardWipe());
+      await directoryFor(this.env, name).remove(name, createdAt);
+      return erased;
+    });
   }
 
   /** The tenant's shard layout, for routing backend-minted connect tokens; null when there is no such tenant. */
@@ -360,6 +372,17 @@ export class TenantHub extends DurableObject<Env> {
   private where(): string {
     const placement = this.store.placement();
     return placement === null ? 'no tenant' : `tenant ${placement.tenant} shard ${placement.shard}`;
+  }
+
+  /** Lists this tenant in the tenant directory, which the Worker asks before it routes a request to a tenant. */
+  private async listInDirectory(): Promise<void> {
+    const { name, createdAt } = this.store.requireTenant();
+    try {
+      await directoryFor(this.env, name).add(name, createdAt);
+    } catch (err) {
+      console.error(`could not list tenant ${name} in the directory`, String(err));
+      throw new ApiError(503, 'directory_unavailable', `Tenant "${name}" exists but could not be listed yet: GET /admin/tenants/${name} lists it.`, { headers: { 'retry-after': '1' } });
+    }
   }
 
   /** Makes sure housekeeping (the sweep) runs within one keepalive interval. */

@@ -2,7 +2,7 @@ import { ApiError, errorResponse } from '../core/errors';
 import { chooseProtocol, V2_PROTOCOL } from '../core/frames';
 import { looksLikeJwt } from '../core/jwt';
 import { MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardsForId } from '../core/shards';
-import { CloseCode, closeQuietly } from './close-codes';
+import { CloseCode, refuseSocket } from '../core/close-codes';
 import type { ConnectTokens, Redemption } from './connect-tokens';
 import type { RateLimiter } from './rate-limiter';
 import type { ShardCalls } from './shard-calls';
@@ -102,12 +102,4 @@ async function replaceElsewhere(hub: UpgradeParts, placement: Placement, id: str
 
 function misdirected(): Response {
   return errorResponse(new ApiError(MISDIRECTED_STATUS, 'misdirected', 'This socket belongs on another shard.'), 'upgrade');
-}
-
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-export function refuseSocket(code: number, reason: string, protocol: string | null = null): Response {
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-  server.accept();
-  closeQuietly(server, code, reason);
-  return new Response(null, { status: 101, webSocket: client, ...(protocol === null ? {} : { headers: { 'sec-websocket-protocol': protocol } }) });
 }

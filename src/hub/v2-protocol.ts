@@ -4,7 +4,7 @@ import { resumeVerdict, RESUME_FAILURE_MESSAGES, type ClaimedPosition, type Resu
 import { V2_CLIENT_FRAMES_PER_WINDOW, CLIENT_MESSAGE_WINDOW_MS, V2_WINDOW_BYTES } from '../core/limits';
 import { parseResumeParam, peekPosition, signPosition, tagsDigest, verifyPosition } from '../core/positions';
 import { countInWindow, type Window } from '../core/rate-limit';
-import { CloseCode, closeQuietly } from './close-codes';
+import { CloseCode, closeQuietly } from '../core/close-codes';
 import type { Grant } from './connect-tokens';
 import type { FlowControl } from './flow-control';
 import type { History } from './history';

@@ -1,8 +1,10 @@
 import { decodeJwt } from 'jose';
+import { CloseCode, refuseSocket } from '../core/close-codes';
 import { ApiError } from '../core/errors';
+import { chooseProtocol } from '../core/frames';
 import { looksLikeJwt } from '../core/jwt';
 import { LAYOUT_CACHE_MS, MAX_CACHED_LAYOUTS } from '../core/limits';
-import { MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardFromToken, shardOf, type ShardLayout } from '../core/shards';
+import { allShards, MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardFromToken, shardOf, type ShardLayout } from '../core/shards';
 import type { TenantHub } from '../hub/tenant-hub';
 
 /**
@@ -17,7 +19,11 @@ const layoutCache = new Map<string, { layout: ShardLayout; until: number }>();
  * that the current layout does not give that id answers 421, and the upgrade is routed once more by a fresh layout.
  */
 export async function routeUpgrade(tenant: string, request: Request, token: string, stubFor: (shard: number) => DurableObjectStub<TenantHub>): Promise<Response> {
-  if (!looksLikeJwt(token)) return stubFor(shardFromToken(token)).fetch(request);
+  if (!looksLikeJwt(token)) {
+    const shard = shardFromToken(token);
+    if (shard > 0 && !(await tenantHasShard(tenant, shard, stubFor(0)))) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired', chooseProtocol(request.headers.get('sec-websocket-protocol')));
+    return stubFor(shard).fetch(request);
+  }
   const sid = unverifiedSid(token);
   for (const fresh of [false, true]) {
     const layout = sid === null ? null : await layoutOf(tenant, stubFor(0), fresh);
@@ -29,6 +35,15 @@ export async function routeUpgrade(tenant: string, request: Request, token: stri
     layoutCache.delete(tenant);
   }
   throw new ApiError(503, 'layout_changing', 'The tenant is changing its shard count; retry in a moment.', { headers: { 'retry-after': '1' } });
+}
+
+/** Whether a token's shard prefix names a shard the tenant has (or had, under a layout still remembered). */
+async function tenantHasShard(tenant: string, shard: number, shardZero: DurableObjectStub<TenantHub>): Promise<boolean> {
+  for (const fresh of [false, true]) {
+    const layout = await layoutOf(tenant, shardZero, fresh);
+    if (layout !== null && allShards(layout).includes(shard)) return true;
+  }
+  return false;
 }
 
 async function layoutOf(tenant: string, shardZero: DurableObjectStub<TenantHub>, fresh: boolean): Promise<ShardLayout | null> {

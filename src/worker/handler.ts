@@ -1,8 +1,11 @@
+import { CloseCode, refuseSocket } from '../core/close-codes';
 import { readConfig } from '../core/config';
 import { ApiError, errorResponse } from '../core/errors';
+import { chooseProtocol } from '../core/frames';
 import { shardObjectName } from '../core/shards';
 import { isValidTenantName } from '../core/validation';
 import { routeUpgrade } from './connect';
+import { tenantKnown } from './directory';
 import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
 import { apexRouter, hub, tenantRouter, type RouteContext } from './routes';
@@ -21,9 +24,11 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
     const consolePage = await serveConsole(request, target, { rootDomain: config.rootDomain, tenantExists: (tenant) => tenantExists(env, tenant) });
     if (consolePage !== null) return consolePage;
     if (target.kind === 'apex') return await apexRouter.fetch(request, { env, config, tenant: '', base: url.origin });
+    const isUpgrade = target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket';
     if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
     const context: RouteContext = { env, config, tenant: target.tenant, base: target.base };
-    if (target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+    if (isUpgrade) {
+      if (!(await tenantKnown(env, target.tenant))) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found', chooseProtocol(request.headers.get('sec-websocket-protocol')));
       const token = url.searchParams.get('token') ?? '';
       return await routeUpgrade(target.tenant, request, token, (shard) => hub(context, shardObjectName(target.tenant, shard)));
     }
@@ -36,5 +41,5 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
 }
 
 async function tenantExists(env: Env, tenant: string): Promise<boolean> {
-  return isValidTenantName(tenant) && (await hub({ env, tenant }).shardLayout()) !== null;
+  return isValidTenantName(tenant) && (await tenantKnown(env, tenant)) && (await hub({ env, tenant }).shardLayout()) !== null;
 }

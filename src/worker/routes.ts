@@ -29,6 +29,7 @@ import type { TenantHub } from '../hub/tenant-hub';
 import type { WebhookCommand } from '../hub/webhooks';
 import { requireAdmin } from './admin-auth';
 import { withCors } from './cors';
+import { tenantKnown } from './directory';
 
 export const SERVICE_NAME = 'MWS';
 export const SERVICE_VERSION = '1.0.0';
@@ -131,6 +132,9 @@ function noRoute(router: AppRouter, hint: (path: string, ctx: RouteContext) => s
 /** Routes on a tenant's host, or under /v1/gateways/{tenant}. Paths here are relative to the tenant. */
 export const tenantRouter = appRouter();
 tenantRouter
+  .all('/v1/*', async (_request, ctx) => {
+    if (!(await tenantKnown(ctx.env, ctx.tenant))) throw tenantNotFound(ctx.tenant);
+  })
   .get('/', (request, ctx) => {
     if (new URL(request.url).searchParams.has('token')) {
       throw new ApiError(426, 'upgrade_required', 'This URI is for WebSocket clients: connect with a WebSocket, not plain HTTP.');

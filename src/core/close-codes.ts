@@ -1,4 +1,4 @@
-import { MAX_CLOSE_REASON_BYTES } from '../core/limits';
+import { MAX_CLOSE_REASON_BYTES } from './limits';
 
 /** Every close code the service sends: one table, shared with the client SDK. */
 export { CloseCode } from '../../sdk/src/protocol';
@@ -17,4 +17,12 @@ export function fitCloseReason(reason: string): string {
   let out = reason;
   while (encoder.encode(out).byteLength > MAX_CLOSE_REASON_BYTES) out = out.slice(0, -1);
   return out;
+}
+
+/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
+export function refuseSocket(code: number, reason: string, protocol: string | null = null): Response {
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  server.accept();
+  closeQuietly(server, code, reason);
+  return new Response(null, { status: 101, webSocket: client, ...(protocol === null ? {} : { headers: { 'sec-websocket-protocol': protocol } }) });
 }
