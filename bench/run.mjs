@@ -677,7 +677,7 @@ async function coldConnects(spec) {
 
 /** Reserves and connects SOCKETS sockets; measures connect rate and the memory and files each socket costs. */
 async function connectTarget(target) {
-  await sleep(500);
+  await untilIdle(target.child.pid);
   const idle = serverStats(target.child.pid);
   const reserveStart = performance.now();
   const progressReserve = startProgress(`${target.name}: reserve`, () => '');
@@ -717,6 +717,21 @@ async function connectTarget(target) {
   };
   log(`   ${target.name}: ${SOCKETS} sockets connected, ${perSocket.connectPerSecond} connects/s, ${perSocket.connectCpuUsPerSocket} µs server CPU each`);
   return perSocket;
+}
+
+/**
+ * Waits until the server has used under 5% of a core for 250 ms (at most 10 s), so a measurement does not start
+ * while it still closes the sockets of the step before or delivers that step's webhooks.
+ */
+async function untilIdle(pid) {
+  const deadline = performance.now() + 10_000;
+  let last = serverStats(pid).cpuMs;
+  do {
+    await sleep(250);
+    const now = serverStats(pid).cpuMs;
+    if (now - last < 12.5) return;
+    last = now;
+  } while (performance.now() < deadline);
 }
 
 /** Memory and files from the first connect (from idle); rates and CPU are the median over rounds. */
