@@ -140,7 +140,9 @@ async function main() {
   const samples = [];
   const files = () => countFiles(dataDir);
   // Tenant objects' files: local workerd keeps every Durable Object class's databases in a folder of its own.
-  const tenantFiles = () => countFiles(path.join(dataDir, 'do', 'mws-TenantHub'));
+  // Tenant objects' databases: local workerd keeps each Durable Object class's in a folder of its own, one
+  // `<id>.sqlite` per object (its -wal and -shm files come and go with writes).
+  const tenantFiles = () => countFiles(path.join(dataDir, 'do', 'mws-TenantHub'), (name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite');
   const started = Date.now();
   const sample = () => samples.push({ t: Math.round((Date.now() - started) / 1000), rss: workerdRssMiB(server.child.pid), files: files(), tenantFiles: tenantFiles(), errors: serverErrors });
   every(3000, async () => sample());
@@ -249,7 +251,7 @@ async function main() {
     `  lost ${lost}, duplicated ${duplicated}, out of order ${outOfOrder}, closed by the server ${closedHealthy.length}${closedHealthy.length ? ` (${closedHealthy.map((r) => `${r.name}: ${r.closeCode}`).join(', ')})` : ''}`,
     `non-reading clients: ${stuck.length} opened (half pinging), ${alive.length} still connected at the end; close codes they then read: ${JSON.stringify(stuckCodes)} (none: not over budget yet)`,
     `clients that never answer a close: ${neverClosing.length} removed by the backend; connects refused with 503 on their tenant (maxSockets 4): ${capRefusals}`,
-    `files in the data directory: ${filesBefore} before the storage spam, ${samples.at(-1).files} after (${samples.at(-1).files - filesBefore} new; tenant objects' files ${tenantFilesBefore} before, ${samples.at(-1).tenantFiles} after; the rest are the tenant directory's parts, made once)`,
+    `files in the data directory: ${filesBefore} before the storage spam, ${samples.at(-1).files} after (${samples.at(-1).files - filesBefore} new; tenant objects' databases ${tenantFilesBefore} before, ${samples.at(-1).tenantFiles} after; the rest are the tenant directory's parts, made once)`,
     `HTTP statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ')}`,
     `server warnings: ${server.warnings.length}${server.warnings.length ? ` (first: ${server.warnings[0].slice(0, 160)})` : ''}`,
     '',
@@ -258,14 +260,14 @@ async function main() {
     `  ${serverErrors === 0 ? 'met   ' : 'MISSED'}  5xx: ${serverErrors}`,
     `  ${lost + duplicated + outOfOrder + closedHealthy.length === 0 ? 'met   ' : 'MISSED'}  healthy clients: ${lost} lost, ${duplicated} duplicated, ${outOfOrder} out of order, ${closedHealthy.length} closed`,
     `  ${capRefusals === 0 ? 'met   ' : 'MISSED'}  sockets that never finish closing hold no maxSockets slot: ${capRefusals} refusals`,
-    `  ${newTenantFiles === 0 ? 'met   ' : 'MISSED'}  no files for tenants that do not exist: ${newTenantFiles} new tenant-object files`,
+    `  ${newTenantFiles === 0 ? 'met   ' : 'MISSED'}  no files for tenants that do not exist: ${newTenantFiles} new tenant-object databases`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const missed = peak - baseline.rss > RSS_TARGET_MIB || serverErrors > 0 || lost + duplicated + outOfOrder + closedHealthy.length > 0 || capRefusals > 0 || newTenantFiles > 0;
   process.exitCode = missed ? 1 : 0;
 }
 
-function countFiles(dir) {
+function countFiles(dir, include = () => true) {
   let n = 0;
   let entries;
   try {
@@ -275,7 +277,7 @@ function countFiles(dir) {
   }
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    n += entry.isDirectory() ? countFiles(full) : entry.isFile() ? 1 : 0;
+    n += entry.isDirectory() ? countFiles(full, include) : entry.isFile() && include(entry.name) ? 1 : 0;
   }
   return n;
 }
