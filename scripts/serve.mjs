@@ -195,7 +195,7 @@ async function main() {
         name: 'MWS_FRONT',
         type: FRONT_PLUGIN,
         plugin: { package: fileURLToPath(new URL('./serve-front.mjs', import.meta.url)), name: FRONT_PLUGIN },
-        options: { address: socketAddress(options.host, port), compatibilityDate: config.compatibility_date },
+        options: { address: socketAddress(options.host, port) },
       },
     ];
     // Miniflare 5 still accepts the documented v4 option shape through its converter.

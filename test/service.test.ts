@@ -53,6 +53,22 @@ describe('service info and routing', () => {
   });
 });
 
+describe('behind a TLS-terminating proxy', () => {
+  it('hands out wss:// connect URIs when the proxy says X-Forwarded-Proto: https', async () => {
+    const tenant = await newTenant();
+    const plain = `http://${tenant.name}.example.com/v1/websocket_uri`;
+    const proxied = await api('GET', plain, { token: tenant.token, headers: { 'x-forwarded-proto': 'https' } });
+    expect(proxied.body.uri).toMatch(new RegExp(`^wss://${tenant.name}\\.example\\.com/\\?token=`));
+    expect((await api('GET', plain, { token: tenant.token })).body.uri).toMatch(/^ws:\/\//);
+  });
+
+  it('never downgrades an https request to ws:// whatever X-Forwarded-Proto says', async () => {
+    const tenant = await newTenant();
+    const res = await api('GET', `${tenant.base}/v1/websocket_uri`, { token: tenant.token, headers: { 'x-forwarded-proto': 'http' } });
+    expect(res.body.uri).toMatch(/^wss:\/\//);
+  });
+});
+
 describe('odd paths', () => {
   it.each(['//', '//v1/..', '///v1/messages', '/v1//sockets'])('answers %s on a tenant host with JSON, not a 500', async (path) => {
     const tenant = await newTenant();

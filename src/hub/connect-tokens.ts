@@ -34,8 +34,10 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
  */
 export class ConnectTokens {
-  private readonly remembered = new Map<string, Reservation>();
-  private readonly redeemed = new Set<string>();
+  /** Reservations made in this life of the object, by token, with the hash their row is stored under. */
+  private readonly remembered = new Map<string, Reservation & { tokenHash: string }>();
+  /** Tokens spent whose rows are not deleted yet, with their hashes. */
+  private readonly redeemed = new Map<string, string>();
   private tablesReady = false;
   /** Counts erasures, so a flush that started before one does not write after it. */
   private generation = 0;
@@ -55,7 +57,7 @@ export class ConnectTokens {
       expiresAt,
       grant.user,
     );
-    if (this.remembered.size < MAX_REMEMBERED_RESERVATIONS) this.remembered.set(token, { ...grant, expiresAt });
+    if (this.remembered.size < MAX_REMEMBERED_RESERVATIONS) this.remembered.set(token, { ...grant, expiresAt, tokenHash });
     return true;
   }
 
@@ -89,17 +91,21 @@ export class ConnectTokens {
   /** The grant of an unexpired, unused opaque token, spending it; null otherwise. */
   async redeem(token: string): Promise<Grant | null> {
     if (this.redeemed.has(token)) return null;
-    let reservation = this.remembered.get(token) ?? null;
-    if (reservation !== null) this.remembered.delete(token);
-    else {
-      const tokenHash = await hashToken(token);
+    const remembered = this.remembered.get(token);
+    let reservation: Reservation | null;
+    let tokenHash: string;
+    if (remembered !== undefined) {
+      this.remembered.delete(token);
+      ({ tokenHash, ...reservation } = remembered);
+    } else {
+      tokenHash = await hashToken(token);
       // Another connect with this token may have won while we hashed.
       if (this.redeemed.has(token)) return null;
       reservation = this.stored(tokenHash);
     }
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => void this.flush(), 0);
-    this.redeemed.add(token);
+    if (this.redeemed.size === 0) setTimeout(() => this.flush(), 0);
+    this.redeemed.set(token, tokenHash);
     return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
 
@@ -149,18 +155,15 @@ export class ConnectTokens {
     return row === undefined ? null : { id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at, user: row.user };
   }
 
-  private async flush(): Promise<void> {
-    const tokens = [...this.redeemed];
-    const generation = this.generation;
+  private flush(): void {
+    const spent = [...this.redeemed];
+    if (spent.length === 0) return;
     try {
-      const hashes = await Promise.all(tokens.map((token) => hashToken(token)));
-      // Erased meanwhile: the rows are gone, and writing would recreate the tables.
-      if (tokens.length === 0 || generation !== this.generation) return;
       const sql = this.sql();
       this.storage.transactionSync(() => {
-        for (const hash of hashes) sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
+        for (const [, hash] of spent) sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
       });
-      for (const token of tokens) this.redeemed.delete(token);
+      for (const [token] of spent) this.redeemed.delete(token);
     } catch (err) {
       // The marks stay in memory, so the tokens stay spent; the sweep removes the rows once they expire.
       console.error('could not delete redeemed reservations', String(err));

@@ -9,14 +9,14 @@ import { tenantKnown } from './directory';
 import { serveConsole } from './console';
 import { preflightResponse, withCors } from './cors';
 import { apexRouter, hub, tenantRouter, type RouteContext } from './routes';
-import { resolveTarget } from './tenant-host';
+import { publicUrl, resolveTarget } from './tenant-host';
 
 /**
  * The Worker's fetch handler: resolves the tenant from the host or the gateway prefix, sends WebSocket upgrades
  * straight to their shard (the hot connect path skips the router), serves the console, and routes the rest.
  */
 export async function handleRequest(request: Request, env: Env): Promise<Response> {
-  const url = new URL(request.url);
+  const url = publicUrl(request);
   const config = readConfig(env);
   const target = resolveTarget(url, config);
   if (request.method === 'OPTIONS') return preflightResponse(request);

@@ -12,6 +12,16 @@ export type Target =
     }
   | { kind: 'apex'; path: string };
 
+/**
+ * The URL as the client sent it: behind a TLS-terminating proxy (self-hosted) the request arrives as http, and the
+ * proxy's `X-Forwarded-Proto: https` makes connect URIs say wss://. Only ever upgrades the scheme, never downgrades.
+ */
+export function publicUrl(request: Request): URL {
+  const url = new URL(request.url);
+  if (url.protocol === 'http:' && request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https') url.protocol = 'https:';
+  return url;
+}
+
 const GATEWAY_PREFIX = /^\/v1\/gateways\/([^/]*)(\/.*)?$/;
 
 /**
