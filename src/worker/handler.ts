@@ -1,5 +1,5 @@
 import { CloseCode, refuseSocket } from '../core/close-codes';
-import { readConfig } from '../core/config';
+import { readConfig, type Config } from '../core/config';
 import { ApiError, errorResponse } from '../core/errors';
 import { chooseProtocol } from '../core/frames';
 import { shardObjectName } from '../core/shards';
@@ -17,7 +17,7 @@ import { publicUrl, resolveTarget } from './tenant-host';
  */
 export async function handleRequest(request: Request, env: Env): Promise<Response> {
   const url = publicUrl(request);
-  const config = readConfig(env);
+  const config = configOf(env);
   const target = resolveTarget(url, config);
   if (request.method === 'OPTIONS') return preflightResponse(request);
   try {
@@ -38,6 +38,14 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
   } catch (err) {
     return withCors(errorResponse(err, `${request.method} ${url.pathname}`), request);
   }
+}
+
+/** The settings, read once per `env` (the same object for every request of an isolate). */
+const configs = new WeakMap<Env, Config>();
+function configOf(env: Env): Config {
+  let config = configs.get(env);
+  if (config === undefined) configs.set(env, (config = readConfig(env)));
+  return config;
 }
 
 async function tenantExists(env: Env, tenant: string): Promise<boolean> {
