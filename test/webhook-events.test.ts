@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, connect, connectSocket, hubStub, newTenant, type TestTenant } from './helpers';
+import type { WebhookEvent } from '../src/core/webhook-events';
 import { about, createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
@@ -123,6 +124,19 @@ describe('socket events', () => {
       const types = events.filter((e) => 'id' in e.data && e.data.id === `s${i}`).map((e) => e.type.replace('socket.', ''));
       expect(types).toEqual(['connected', 'disconnected', 'connected', 'disconnected', 'connected', 'disconnected']);
     }
+  });
+
+  it('reports every socket of a burst of connects larger than one storage statement holds, each once', async () => {
+    const { tenant, receiver } = await watched(['socket.connected', 'socket.disconnected']);
+    const ids = Array.from({ length: 120 }, (_, i) => `b${i}`);
+    const sockets = await Promise.all(ids.map((id) => connectSocket(tenant, { id })));
+    const connects = (events: WebhookEvent[]) => events.filter((e) => e.type === 'socket.connected').map((e) => (e.data as { id: string }).id);
+    const connected = await receiver.waitFor((e) => connects(e).length >= ids.length, 10_000);
+    expect(connects(connected).sort()).toEqual([...ids].sort());
+    // The live-sockets rows were written too: a departure after the burst is reported with its tags and time.
+    sockets[0]!.ws.close(1000);
+    const [left] = about(await receiver.waitFor((e) => about(e, 'socket.disconnected', 'b0').length === 1), 'socket.disconnected', 'b0');
+    expect(left!.data).toMatchObject({ id: 'b0', closedBy: 'client' });
   });
 
   it('reports sockets that a restart dropped as disconnected by a restart', async () => {
