@@ -147,8 +147,8 @@ describe('npm start (scripts/serve.mjs)', () => {
     }
   });
 
-  // CONNECT goes to a connect() handler, not fetch(): Miniflare's entry Worker (in front of ours in `npm start` and
-  // `wrangler dev`) has none, so workerd answers 500; a Worker's own connect() could only accept a tunnel (200).
+  // CONNECT goes to a connect() handler, not fetch(): the MWS Worker (and Miniflare's entry Worker in front of it
+  // under `wrangler dev`) has none, so workerd answers 500; a Worker's own connect() could only accept a tunnel (200).
   // Method names workerd's HTTP parser does not know get its 501. Neither reaches MWS.
   it.each(['CONNECT', 'TRACK', 'FOO'])('leaves %s to the runtime, which refuses it before the Worker, and keeps serving', async (method) => {
     const res = await rawRequest(server.origin, method, '/');
