@@ -24,6 +24,7 @@ import { RateLimiter } from './rate-limiter';
 import { ShardCalls } from './shard-calls';
 import { ShardDelivery } from './shard-delivery';
 import { Sockets, type SocketInfo } from './sockets';
+import { TenantCredentials } from './tenant-credentials';
 import { TenantStore } from './tenant-store';
 import { upgrade, type UpgradeParts } from './upgrade';
 import type { WebhookCommand } from './webhooks';
@@ -44,7 +45,8 @@ export interface Reservation {
  * One tenant, or one shard of a large tenant: configuration (shard 0 only), connect-token reservations,
  * hibernatable WebSockets and the webhook outbox. Shard 0 answers every REST call and fans out to the other shards;
  * a one-shard tenant never leaves its object. RPC methods return Outcomes (ApiErrors as data); socket handlers never
- * throw. Each method only delegates: the record to TenantStore, sockets to Sockets, upgrades to upgrade, pushes to
+ * throw. Each method only delegates: the record to TenantStore, security tokens and signing keys to
+ * TenantCredentials, sockets to Sockets, upgrades to upgrade, pushes to
  * Publisher and fan-out, a shard's delivery (history, mws.v2, flow control) to ShardDelivery, tokens to
  * ConnectTokens, webhooks (events, outbox, management) to EventPipeline.
  */
@@ -52,6 +54,7 @@ export class TenantHub extends DurableObject<Env> {
   private readonly config: Config;
   private readonly shards: ShardCalls;
   private readonly store: TenantStore;
+  private readonly credentials: TenantCredentials;
   private readonly sockets: Sockets;
   private readonly connectTokens: ConnectTokens;
   private readonly delivery: ShardDelivery;
@@ -69,6 +72,7 @@ export class TenantHub extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
     this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs, () => this.pipeline.settingsChanged());
+    this.credentials = new TenantCredentials(this.store);
     this.alarms = new AlarmSchedule(ctx.storage, () => this.store.placement() !== null);
     this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
     this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
@@ -119,11 +123,11 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   rotateSecurityToken(): Promise<Outcome<{ securityToken: string; validTokens: number }>> {
-    return settle(() => this.store.rotateSecurityToken());
+    return settle(() => this.credentials.rotateSecurityToken());
   }
 
   revokePreviousSecurityTokens(): Promise<Outcome<{ validTokens: number }>> {
-    return settle(() => this.store.revokePreviousSecurityTokens());
+    return settle(() => this.credentials.revokePreviousSecurityTokens());
   }
 
   /** Closes every socket on every shard the tenant ever had and erases all it stored. */
@@ -147,7 +151,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Whether `bearer` may do `action`, alone: the Worker asks before it answers input it could not accept. */
   checkAccess(bearer: string | null, action: Action): Promise<Outcome<null>> {
     return settle(async () => {
-      await this.store.authorize(bearer, action);
+      await this.credentials.authorize(bearer, action);
       return null;
     });
   }
@@ -155,7 +159,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Delivers a push on every shard it reaches; with an Idempotency-Key, once (a repeat answers the first response). */
   pushMessage(bearer: string | null, push: PushRequest, claim: IdempotencyClaim | null = null): Promise<Outcome<Published>> {
     return settle(async () => {
-      const { tenant } = await this.store.authorize(bearer, 'push');
+      const { tenant } = await this.credentials.authorize(bearer, 'push');
       return this.publisher.publish(tenant, push.data, push.receivers, claim, () => this.limiter.spend('push', limitsOf(tenant)));
     });
   }
@@ -163,7 +167,7 @@ export class TenantHub extends DurableObject<Env> {
   /** Reserves a socket id with its tags, on the shard the id belongs to, and returns the single-use connect token. */
   reserveSocket(bearer: string | null, action: Action, request: SocketRequest): Promise<Outcome<Reservation>> {
     return settle(async () => {
-      const { tenant, principal } = await this.store.authorize(bearer, action);
+      const { tenant, principal } = await this.credentials.authorize(bearer, action);
       const id = request.id ?? crypto.randomUUID();
       const tags = principal.kind === 'user' ? subjectTags(principal.claims, tenant.jwt) : request.tags;
       const user = principal.kind === 'user' ? userOf(principal.claims) : null;
@@ -178,12 +182,12 @@ export class TenantHub extends DurableObject<Env> {
   }
 
   listSockets(bearer: string | null, limit: number, cursor: Cursor | null): Promise<Outcome<SocketPage>> {
-    return settle(async () => listPage(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, limit, cursor));
+    return settle(async () => listPage(this.shards, (await this.credentials.authorize(bearer, 'manage')).tenant, limit, cursor));
   }
 
   getSocket(bearer: string | null, id: string): Promise<Outcome<SocketInfo>> {
     return settle(async () => {
-      const info = await findSocket(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, id);
+      const info = await findSocket(this.shards, (await this.credentials.authorize(bearer, 'manage')).tenant, id);
       if (info === null) throw socketNotFound(id);
       return info;
     });
@@ -191,42 +195,42 @@ export class TenantHub extends DurableObject<Env> {
 
   deleteSocket(bearer: string | null, id: string): Promise<Outcome<Record<string, never>>> {
     return settle(async () => {
-      if ((await closeSocket(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, id)) === 0) throw socketNotFound(id);
+      if ((await closeSocket(this.shards, (await this.credentials.authorize(bearer, 'manage')).tenant, id)) === 0) throw socketNotFound(id);
       return {};
     });
   }
 
   getConfiguration(bearer: string | null): Promise<Outcome<ConfigurationView>> {
-    return settle(async () => configurationView((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(async () => configurationView((await this.credentials.authorize(bearer, 'manage')).tenant));
   }
 
   setConfiguration(bearer: string | null, update: ConfigurationUpdate): Promise<Outcome<ConfigurationView>> {
-    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
+    return settle(() => this.credentials.authorize(bearer, 'manage').then(() => this.store.setConfiguration(update)));
   }
 
   createSigningKey(bearer: string | null) {
-    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.createSigningKey()));
+    return settle(() => this.credentials.authorize(bearer, 'manage').then(() => this.credentials.createSigningKey()));
   }
 
   listSigningKeys(bearer: string | null) {
-    return settle(async () => this.store.listSigningKeys((await this.store.authorize(bearer, 'manage')).tenant));
+    return settle(async () => this.credentials.listSigningKeys((await this.credentials.authorize(bearer, 'manage')).tenant));
   }
 
   deleteSigningKey(bearer: string | null, kid: string): Promise<Outcome<Record<string, never>>> {
-    return settle(() => this.store.authorize(bearer, 'manage').then(() => this.store.deleteSigningKey(kid)));
+    return settle(() => this.credentials.authorize(bearer, 'manage').then(() => this.credentials.deleteSigningKey(kid)));
   }
 
   /** Creates, lists, changes, rotates, deletes webhooks and lists their deliveries; see Webhooks. */
   manageWebhooks(bearer: string | null, command: WebhookCommand): Promise<Outcome<unknown>> {
-    return settle(async () => this.pipeline.manage((await this.store.authorize(bearer, 'manage')).tenant, command));
+    return settle(async () => this.pipeline.manage((await this.credentials.authorize(bearer, 'manage')).tenant, command));
   }
 
   tagPresence(bearer: string | null, tag: string, limit: number, cursor: Cursor | null): Promise<Outcome<TagPresence>> {
-    return settle(async () => tagPresence(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
+    return settle(async () => tagPresence(this.shards, (await this.credentials.authorize(bearer, 'manage')).tenant, tag, limit, cursor));
   }
 
   presence(bearer: string | null, tags: string[]): Promise<Outcome<PresenceCounts>> {
-    return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.store.authorize(bearer, 'manage')).tenant, tags) }));
+    return settle(async () => ({ tags: await presenceCounts(this.shards, (await this.credentials.authorize(bearer, 'manage')).tenant, tags) }));
   }
 
   // ---- Shard API: what shard 0 asks of every shard (itself included, without a hop) ----
