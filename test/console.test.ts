@@ -23,6 +23,21 @@ describe('the live console', () => {
     expect(await script.text()).toContain("'/v1/sockets'");
   });
 
+  it('serves each script the console page loads, and each module those scripts import, as JavaScript', async () => {
+    const { base } = await newTenant();
+    const page = await (await get(`${base}/console/`)).text();
+    const pending = [...page.matchAll(/<script type="module" src="([\w-]+\.js)"><\/script>/g)].map((m) => m[1]!);
+    const served: string[] = [];
+    for (let file = pending.shift(); file !== undefined; file = pending.shift()) {
+      if (served.includes(file)) continue;
+      const res = await get(`${base}/console/${file}`);
+      expect([file, res.status, res.headers.get('content-type')]).toEqual([file, 200, 'text/javascript; charset=utf-8']);
+      pending.push(...[...(await res.text()).matchAll(/^import .+ from '\.\/([\w-]+\.js)';$/gm)].map((m) => m[1]!));
+      served.push(file);
+    }
+    expect(served.sort()).toEqual(['console.js', 'page.js', 'sockets.js']);
+  });
+
   it('serves the console under the gateway prefix, keeping the prefix in the redirect', async () => {
     const { name } = await newTenant();
     const redirect = await get(`https://example.com/v1/gateways/${name}/console`);

@@ -75,7 +75,11 @@ export class Outbox {
       return;
     }
     const sql = this.sql();
-    for (const json of eventsJson) sql.exec('INSERT INTO outbox (target, event) VALUES (?, ?)', target, json);
+    // Many rows per statement: a burst of connects queues its events in a few calls, not one per event.
+    for (let i = 0; i < eventsJson.length; i += ROWS_PER_INSERT) {
+      const rows = eventsJson.slice(i, i + ROWS_PER_INSERT);
+      sql.exec(`INSERT INTO outbox (target, event) VALUES ${rows.map(() => '(?, ?)').join(', ')}`, ...rows.flatMap((json) => [target, json]));
+    }
     sql.exec('INSERT OR IGNORE INTO outbox_targets (target, next_attempt_at, attempts) VALUES (?, 0, 0)', target);
     this.backlog.set(target, backlog);
   }
@@ -237,6 +241,8 @@ export class Outbox {
 }
 
 const encoder = new TextEncoder();
+/** Rows per INSERT: two bound values each, within SQLite's limit on bound parameters per statement (100 on Cloudflare). */
+const ROWS_PER_INSERT = 50;
 
 function newMessageId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));

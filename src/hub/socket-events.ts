@@ -22,6 +22,8 @@ type Pending =
   | { kind: 'tags'; changes: TagChange[] };
 
 const RESTART_CLOSE_CODE = 1006;
+/** Four bound values a row, within the 100 bound parameters a statement may have on Cloudflare. */
+const LIVE_ROWS_PER_INSERT = 25;
 
 /**
  * Turns sockets coming, going and talking into webhook events, queued in the outbox. The connect path only appends
@@ -157,11 +159,14 @@ export class SocketEvents implements SocketListener {
       this.ctx.storage.transactionSync(() => {
         const perTarget = new Map<string, string[]>();
         const tagChanges: TagChange[] = [];
+        const arrived: SocketSnapshot[] = [];
         for (const item of items) {
           if (item.kind === 'event') for (const target of subs.byType.get(item.event.type) ?? []) append(perTarget, target, JSON.stringify(item.event));
-          else if (item.kind === 'live') this.writeLive(item.socket, item.present);
+          else if (item.kind === 'live' && item.present) arrived.push(item.socket);
+          else if (item.kind === 'live') this.writeLive(arrived.splice(0), item.socket);
           else tagChanges.push(...item.changes);
         }
+        this.writeLive(arrived, null);
         if (tagChanges.length > 0 && settings.shard === 0) this.tagEvents(subs, this.occupancy.apply(0, tagChanges.map((c) => ({ ...c, seq: 0 }))), perTarget);
         else if (tagChanges.length > 0) for (const change of tagChanges) append(perTarget, TAG_REPORTS_TARGET, JSON.stringify(change));
         for (const [target, events] of perTarget) this.outbox.enqueue(target, events);
@@ -183,19 +188,17 @@ export class SocketEvents implements SocketListener {
     }
   }
 
-  private writeLive(socket: SocketSnapshot, present: boolean): void {
+  /** Records sockets that arrived (many rows per statement), then one that left; in that order, as they happened. */
+  private writeLive(arrived: readonly SocketSnapshot[], left: SocketSnapshot | null): void {
     const sql = this.sql();
-    if (present) {
+    for (let i = 0; i < arrived.length; i += LIVE_ROWS_PER_INSERT) {
+      const rows = arrived.slice(i, i + LIVE_ROWS_PER_INSERT);
       sql.exec(
-        'INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at) VALUES (?, ?, ?, ?)',
-        socket.id,
-        JSON.stringify(socket.tags),
-        socket.user,
-        socket.connectedAt,
+        `INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        ...rows.flatMap((socket) => [socket.id, JSON.stringify(socket.tags), socket.user, socket.connectedAt]),
       );
-    } else {
-      sql.exec('DELETE FROM live_sockets WHERE id = ? AND connected_at = ?', socket.id, socket.connectedAt);
     }
+    if (left !== null) sql.exec('DELETE FROM live_sockets WHERE id = ? AND connected_at = ?', left.id, left.connectedAt);
   }
 }
 

@@ -1,17 +1,21 @@
 import page from '../../public/console/index.html';
 import script from '../../public/console/console.js';
 import style from '../../public/console/console.css';
+import pageModule from '../../public/console/page.js';
+import socketsModule from '../../public/console/sockets.js';
 import { ApiError } from '../core/errors';
 import type { Target } from './tenant-host';
 
 /**
- * The live console: three small files bundled into the Worker as text, served at `/console/` on a tenant host and
+ * The live console: a page, its style and its script modules, bundled into the Worker as text, served at `/console/` on a tenant host and
  * under `/v1/gateways/{tenant}/console/`. No assets binding, so upgrades and REST calls pass through nothing but
  * the Worker, and `npm start`, `wrangler dev` and a deployment serve the same pages.
  */
 const HTML = 'text/html; charset=utf-8';
 const FILES: Record<string, { body: string; type: string }> = {
   '/console.js': { body: script, type: 'text/javascript; charset=utf-8' },
+  '/page.js': { body: pageModule, type: 'text/javascript; charset=utf-8' },
+  '/sockets.js': { body: socketsModule, type: 'text/javascript; charset=utf-8' },
   '/console.css': { body: style, type: 'text/css; charset=utf-8' },
 };
 

@@ -81,7 +81,7 @@ describe('@mws/sdk as a user installs it: npm pack, install the tarball, run the
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.trim().split('\n').sort();
     expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/protocol.d.ts']));
-    expect(files.filter((f) => !/^package\/(dist\/[\w-]+\.(js|d\.ts)|README\.md|package\.json)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => !/^package\/(dist\/(protocol\/)?[\w-]+\.(js|d\.ts)|README\.md|package\.json)$/.test(f))).toEqual([]);
   });
 
   it('installs as a dependency-free ESM package for Node 20+ with typed entry points', () => {

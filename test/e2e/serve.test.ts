@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { groupMembers, sleep, spawnServe, startServe, type Group, type Server } from '../support/launcher';
+import { groupMembers, ROOT, sleep, spawnServe, startServe, type Group, type Server } from '../support/launcher';
 
 const ADMIN_TOKEN = 'e2e-admin-token';
 
@@ -85,6 +85,15 @@ describe('npm start (scripts/serve.mjs)', () => {
     const body = (await res.json()) as { securityToken: string };
     expect(body).toMatchObject({ name: tenant, securityToken: expect.any(String) });
     tenantToken = body.securityToken;
+  });
+
+  it("serves each of the live console's files as it is in public/console/", async () => {
+    const dir = join(ROOT, 'public', 'console');
+    for (const file of readdirSync(dir)) {
+      const res = await fetch(`${server.origin}/v1/gateways/${tenant}/console/${file}`);
+      expect([file, res.status]).toEqual([file, 200]);
+      expect(await res.text()).toBe(readFileSync(join(dir, file), 'utf8'));
+    }
   });
 
   it('connects a WebSocket by its uri and delivers a push to it', async () => {
