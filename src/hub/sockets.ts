@@ -9,12 +9,13 @@ import {
 } from '../core/limits';
 import { isStale } from '../core/keepalive';
 import { countInWindow, type Window } from '../core/rate-limit';
-import { hibernationTags, resolveReceivers, SOCKET_ID_PREFIX, socketIdTag, USER_TAG_PREFIX, userTag } from '../core/receivers';
+import { hibernationTags, resolveReceivers, socketIdTag } from '../core/receivers';
 import { socketCapRefusal } from '../core/socket-cap';
 import type { Receivers } from '../core/validation';
 import type { ClosedBy } from '../core/webhook-events';
 import type { SocketAttachment } from './attachment';
 import type { SocketInfo } from '../../sdk/src/protocol';
+import { SocketIndex, type SocketSnapshot } from './socket-index';
 import { Backlogs } from './backlogs';
 import { CloseCode, closeQuietly, fitCloseReason } from '../core/close-codes';
 
@@ -22,22 +23,13 @@ import { CloseCode, closeQuietly, fitCloseReason } from '../core/close-codes';
 export type V2Sender = (ws: WebSocket) => boolean | undefined;
 
 export type { SocketInfo };
+export type { SocketSnapshot };
 
 export interface AcceptOptions {
   /** The socket speaks mws.v2 (its attachment says so, so it is known after eviction). */
   v2?: boolean;
   /** Sees each older connection with the same id just before it is closed (4003). */
   onReplaced?: (older: WebSocket) => void;
-}
-
-/** A socket as events describe it; `closedBy` is set once the service has closed it. */
-export interface SocketSnapshot {
-  ws: WebSocket | null;
-  id: string;
-  tags: string[];
-  user: string | null;
-  connectedAt: number;
-  closedBy?: ClosedBy;
 }
 
 /** Who hears about sockets coming, going and talking (the webhook events); see SocketEvents. */
@@ -57,8 +49,8 @@ interface Estimate {
   countedAt: number;
 }
 
-/** The hibernatable WebSockets of one object: accept, find, describe, send, close and sweep. */
-export class Sockets {
+/** The hibernatable WebSockets of one object: accept, send, close and sweep; find and describe (SocketIndex). */
+export class Sockets extends SocketIndex {
   private readonly clientMessageWindows = new WeakMap<WebSocket, Window>();
   private readonly backlogs: Backlogs;
   /** Open sockets, what `maxSockets` caps. */
@@ -67,11 +59,12 @@ export class Sockets {
   private readonly heldEstimate: Estimate = { count: 0, countedAt: Number.NEGATIVE_INFINITY };
 
   constructor(
-    private readonly ctx: DurableObjectState,
+    ctx: DurableObjectState,
     /** Names the tenant and shard in log lines. */
     private readonly where: () => string,
     private readonly listener: SocketListener,
   ) {
+    super(ctx);
     this.backlogs = new Backlogs(ctx, (ws, reason) => this.closeBy(ws, CloseCode.SLOW_CLIENT, reason, 'limit'));
   }
 
@@ -126,20 +119,6 @@ export class Sockets {
     return sent;
   }
 
-  /** Up to `limit` open sockets (with `tag`, when given) with ids after `after`, in id order. */
-  list(after: string, limit: number, tag?: string): SocketInfo[] {
-    return this.open(tag === undefined ? undefined : userTag(tag))
-      .map((ws) => this.info(ws))
-      .filter((s) => s.id > after)
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .slice(0, limit);
-  }
-
-  get(id: string): SocketInfo | null {
-    const ws = this.open(socketIdTag(id))[0];
-    return ws === undefined ? null : this.info(ws);
-  }
-
   /** Closes the open sockets with this id, reporting who closed them; returns how many. */
   close(id: string, code: number, reason: string, closedBy: ClosedBy): number {
     const sockets = this.open(socketIdTag(id));
@@ -151,21 +130,6 @@ export class Sockets {
   closeAll(code: number, reason: string): void {
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, code, reason);
   }
-
-  openCount(): number {
-    return this.open().length;
-  }
-
-  /** Open sockets with each tag, from the runtime's tag index. */
-  countTags(tags: readonly string[]): number[] {
-    return tags.map((tag) => this.open(userTag(tag)).length);
-  }
-
-  /** The ids of the open sockets. */
-  openIds(): string[] {
-    return this.open().map((ws) => this.info(ws).id);
-  }
-
 
   /**
    * Client messages other than the keepalive `ping` (answered by the runtime, never seen here): in raw mode they
@@ -239,11 +203,6 @@ export class Sockets {
     return { open, closing };
   }
 
-  /** Open sockets, all or those with a hibernation tag. */
-  open(tag?: string): WebSocket[] {
-    return this.ctx.getWebSockets(tag).filter((ws) => ws.readyState === WebSocket.OPEN);
-  }
-
   /** Sends without ever throwing out of the delivery loop; a socket whose send fails is closed and so leaves the list. */
   private trySend(ws: WebSocket, data: string | Uint8Array, bytes: number, now: number): boolean {
     if (ws.readyState !== WebSocket.OPEN || !this.backlogs.admit(ws, bytes, now)) return false;
@@ -276,24 +235,6 @@ export class Sockets {
       }
     }
     closeQuietly(ws, code, reason);
-  }
-
-  /** A socket as the API shows it: id and tags from its hibernation tags, connectedAt from its attachment. */
-  private info(ws: WebSocket): SocketInfo {
-    const { id, tags, connectedAt } = this.snapshot(ws);
-    return { id, connectedAt: new Date(connectedAt).toISOString(), tags };
-  }
-
-  snapshot(ws: WebSocket): SocketSnapshot {
-    let id = '';
-    const tags: string[] = [];
-    for (const tag of this.ctx.getTags(ws)) {
-      if (tag.startsWith(SOCKET_ID_PREFIX)) id = tag.slice(SOCKET_ID_PREFIX.length);
-      else if (tag.startsWith(USER_TAG_PREFIX)) tags.push(tag.slice(USER_TAG_PREFIX.length));
-    }
-    const attachment = ws.deserializeAttachment() as SocketAttachment;
-    if (typeof attachment === 'number') return { ws, id, tags, user: null, connectedAt: attachment };
-    return { ws, id, tags, user: attachment.user ?? null, connectedAt: attachment.at, ...(attachment.closedBy ? { closedBy: attachment.closedBy } : {}) };
   }
 }
 

@@ -1,9 +1,6 @@
-import type { JWTVerifyGetKey } from 'jose';
 import { DEFAULT_HISTORY_SETTINGS, historyPolicy, type HistoryPolicy } from '../core/history-rules';
-import { authorize, type Action, type Principal } from '../core/access';
 import { ApiError } from '../core/errors';
-import type { SigningKey } from '../core/jwt';
-import { MAX_SECURITY_TOKENS, MAX_SIGNING_KEYS, MAX_VERIFIED_TOKENS, PREVIOUS_LAYOUT_RECHECK_MS, type TenantLimits } from '../core/limits';
+import { PREVIOUS_LAYOUT_RECHECK_MS, type TenantLimits } from '../core/limits';
 import { allShards, layoutSettlesAt, resize, withoutUnused, type ShardLayout } from '../core/shards';
 import {
   configurationView,
@@ -16,42 +13,27 @@ import {
   type TenantRecord,
 } from '../core/tenant-record';
 import { hashToken, randomToken } from '../core/tokens';
-import type { AccessControl, ClientMessages, ConfigurationUpdate } from '../core/validation';
+import type { AccessControl, ConfigurationUpdate } from '../core/validation';
 import type { WebhookRecord } from '../core/webhook-record';
+import { NO_WEBHOOKS, shardPlacement, tenantPlacement, type EventSettings, type Placement } from './placement';
 import type { ShardCalls } from './shard-calls';
 
-/** Where this object stands in its tenant: shard 0 holds the tenant record, shard k > 0 a copy of what it needs. */
-export interface Placement {
-  tenant: string;
-  /** Tells this tenant from an earlier one of the same name. */
-  createdAt: number;
-  shard: number;
-  layout: ShardLayout;
-  limits: TenantLimits;
-  signingKeys: SigningKey[];
-  webhooks: WebhookRecord[];
-  clientMessages: ClientMessages;
-  /** What this shard's history keeps: the tenant's settings within the operator's caps. */
-  history: HistoryPolicy;
-}
-
-/** What this object needs to raise webhook events. */
-export interface EventSettings {
-  shard: number;
-  webhooks: WebhookRecord[];
-  clientMessages: ClientMessages;
-}
+export type { EventSettings, Placement } from './placement';
 
 const TENANT_KEY = 'tenant';
-/** One shared empty list, so subscriptions computed for "no webhooks" are cached once. */
-const NO_WEBHOOKS: WebhookRecord[] = [];
 const SHARD_KEY = 'shard';
+
+/** A change to the tenant record: the record to save and what the caller answers. */
+export interface RecordEdit<T> {
+  record: TenantRecord;
+  result: T;
+}
 
 /**
  * The tenant's record (shard 0) or its shard's copy (shard k > 0), cached in memory, and every change to it:
- * security tokens, signing keys, configuration, limits, layout. Each save hands the other shards what they need.
- * Changes run one at a time, so a delete never overtakes a save still copying the record to the shards (which would
- * leave a copy behind on a wiped shard).
+ * configuration, limits, layout, webhooks; security tokens and signing keys through TenantCredentials. Each save
+ * hands the other shards what they need. Changes run one at a time, so a delete never overtakes a save still copying
+ * the record to the shards (which would leave a copy behind on a wiped shard).
  */
 export class TenantStore {
   /** The tenant record as last read or written (undefined: not read yet in this life of the object). */
@@ -60,9 +42,6 @@ export class TenantStore {
   private shardRecordCache: ShardRecord | null | undefined;
   /** The placement computed from them; every push and connect asks for it. */
   private placementCache: Placement | null | undefined;
-  /** Bearer tokens already matched against the security-token hashes; cleared whenever the record changes. */
-  private readonly verifiedSecurityTokens = new Set<string>();
-  private readonly remoteKeySets = new Map<string, JWTVerifyGetKey>();
   /** Shard 0: when to look again for earlier shard counts to forget (memory only: after eviction it looks at once). */
   private settleRetryAt = 0;
   /** The change running now; the next one starts after it. */
@@ -99,34 +78,9 @@ export class TenantStore {
 
   private computePlacement(): Placement | null {
     const tenant = this.tenant();
-    if (tenant !== null) {
-      const limits = limitsOf(tenant);
-      return {
-        tenant: tenant.name,
-        createdAt: tenant.createdAt,
-        shard: 0,
-        layout: layoutOf(tenant),
-        limits,
-        signingKeys: tenant.signingKeys ?? [],
-        webhooks: tenant.webhooks ?? NO_WEBHOOKS,
-        clientMessages: tenant.clientMessages ?? 'ignore',
-        history: historyPolicy(tenant.history, limits),
-      };
-    }
+    if (tenant !== null) return tenantPlacement(tenant);
     const shard = this.shardRecord();
-    if (shard === null) return null;
-    const limits = limitsOf(shard);
-    return {
-      tenant: shard.tenant,
-      createdAt: shard.createdAt,
-      shard: shard.shard,
-      layout: shard.layout,
-      limits,
-      signingKeys: shard.signingKeys,
-      webhooks: shard.webhooks ?? NO_WEBHOOKS,
-      clientMessages: shard.clientMessages ?? 'ignore',
-      history: historyPolicy(shard.history, limits),
-    };
+    return shard === null ? null : shardPlacement(shard);
   }
 
   /** This object's shard number and what it needs to raise webhook events; without building a whole placement. */
@@ -135,15 +89,6 @@ export class TenantStore {
     if (tenant !== null) return { shard: 0, webhooks: tenant.webhooks ?? NO_WEBHOOKS, clientMessages: tenant.clientMessages ?? 'ignore' };
     const shard = this.shardRecord();
     return shard === null ? null : { shard: shard.shard, webhooks: shard.webhooks ?? NO_WEBHOOKS, clientMessages: shard.clientMessages ?? 'ignore' };
-  }
-
-  /** The tenant and who is calling; throws 404 without a tenant and 401/403 when `bearer` may not do `action`. */
-  async authorize(bearer: string | null, action: Action): Promise<{ tenant: TenantRecord; principal: Principal }> {
-    const tenant = this.requireTenant();
-    if (bearer !== null && this.verifiedSecurityTokens.has(bearer)) return { tenant, principal: { kind: 'backend' } };
-    const principal = await authorize(tenant, bearer, action, this.remoteKeySets);
-    if (principal.kind === 'backend' && bearer !== null && this.verifiedSecurityTokens.size < MAX_VERIFIED_TOKENS) this.verifiedSecurityTokens.add(bearer);
-    return { tenant, principal };
   }
 
   create(name: string, accessControl: AccessControl, limits: Partial<TenantLimits>, shards: number) {
@@ -216,26 +161,6 @@ export class TenantStore {
     return remaining > 0 ? this.settleRetryAt : null;
   }
 
-  /** Issues a new security token; the newest previous one stays valid until revoked or rotated out. */
-  rotateSecurityToken(): Promise<{ securityToken: string; validTokens: number }> {
-    return this.change(async () => {
-      const tenant = this.requireTenant();
-      const securityToken = randomToken('mws_');
-      const hashes = [await hashToken(securityToken), ...tenant.securityTokenHashes].slice(0, MAX_SECURITY_TOKENS);
-      await this.save({ ...tenant, securityTokenHashes: hashes });
-      return { securityToken, validTokens: hashes.length };
-    });
-  }
-
-  revokePreviousSecurityTokens(): Promise<{ validTokens: number }> {
-    return this.change(async () => {
-      const tenant = this.requireTenant();
-      const hashes = tenant.securityTokenHashes.slice(0, 1);
-      await this.save({ ...tenant, securityTokenHashes: hashes });
-      return { validTokens: hashes.length };
-    });
-  }
-
   setConfiguration(update: ConfigurationUpdate): Promise<ConfigurationView> {
     return this.change(async () => {
       const tenant = this.requireTenant();
@@ -256,34 +181,6 @@ export class TenantStore {
       }
       await this.save(next);
       return configurationView(next);
-    });
-  }
-
-  /** Creates an HS256 key with which backends mint connect tokens themselves; its secret is shown once. */
-  createSigningKey(): Promise<{ kid: string; secret: string; algorithm: 'HS256'; createdAt: string }> {
-    return this.change(async () => {
-      const tenant = this.requireTenant();
-      const keys = tenant.signingKeys ?? [];
-      if (keys.length >= MAX_SIGNING_KEYS) {
-        throw new ApiError(409, 'too_many_signing_keys', `A tenant has at most ${MAX_SIGNING_KEYS} signing keys; delete one first.`);
-      }
-      const key: SigningKey = { kid: randomToken('key_').slice(0, 24), secret: randomToken(), createdAt: Date.now() };
-      await this.save({ ...tenant, signingKeys: [...keys, key] });
-      return { kid: key.kid, secret: key.secret, algorithm: 'HS256', createdAt: new Date(key.createdAt).toISOString() };
-    });
-  }
-
-  listSigningKeys(tenant: TenantRecord): { results: { kid: string; createdAt: string }[] } {
-    return { results: (tenant.signingKeys ?? []).map((k) => ({ kid: k.kid, createdAt: new Date(k.createdAt).toISOString() })) };
-  }
-
-  deleteSigningKey(kid: string): Promise<Record<string, never>> {
-    return this.change(async () => {
-      const tenant = this.requireTenant();
-      const keys = tenant.signingKeys ?? [];
-      if (!keys.some((k) => k.kid === kid)) throw new ApiError(404, 'signing_key_not_found', `No signing key "${kid}".`);
-      await this.save({ ...tenant, signingKeys: keys.filter((k) => k.kid !== kid) });
-      return {};
     });
   }
 
@@ -308,13 +205,20 @@ export class TenantStore {
     });
   }
 
+  /** Changes the tenant record: `edit` gets the current one and returns the next one and the answer. */
+  update<T>(edit: (tenant: TenantRecord) => RecordEdit<T> | Promise<RecordEdit<T>>): Promise<T> {
+    return this.change(async () => {
+      const { record, result } = await edit(this.requireTenant());
+      await this.save(record);
+      return result;
+    });
+  }
+
   /** Changes the tenant's webhooks: `edit` gets the current record and returns the new list and the answer. */
   changeWebhooks<T>(edit: (tenant: TenantRecord) => { webhooks: WebhookRecord[]; result: T }): Promise<T> {
-    return this.change(async () => {
-      const tenant = this.requireTenant();
+    return this.update((tenant) => {
       const { webhooks, result } = edit(tenant);
-      await this.save({ ...tenant, webhooks });
-      return result;
+      return { record: { ...tenant, webhooks }, result };
     });
   }
 
@@ -336,7 +240,6 @@ export class TenantStore {
     this.tenantCache = null;
     this.shardRecordCache = null;
     this.placementCache = undefined;
-    this.verifiedSecurityTokens.clear();
   }
 
   /** Reads the records from storage again (after an erase that failed). */
@@ -358,7 +261,6 @@ export class TenantStore {
     this.storage.kv.put(TENANT_KEY, record);
     this.tenantCache = record;
     this.placementCache = undefined;
-    this.verifiedSecurityTokens.clear();
     this.changed();
     const others = shardsEverUsed(record).filter((k) => k !== 0);
     await this.shards.each(record.name, others, (hub, shard) => hub.shardAdopt(shardRecordFor(record, shard)));
