@@ -18,7 +18,7 @@
  *
  * Once listening it prints one line, `MWS listening on <url>`, on stdout. SIGINT/SIGTERM/SIGHUP shut workerd down,
  * and under `npm start` so does npm's exit (a SIGTERM sent to npm alone does not reach this script).
- * Clients reach the Worker through a front socket (serve-front.mjs) that drops Miniflare's internal `MF-*` headers.
+ * Clients reach the Worker on a socket of its own (serve-front.mjs): Miniflare's entry Worker, which trusts `MF-*` headers, is not in between.
  * A problem it can name (port in use, bad option, storage directory) is one line on stderr and exit code 1.
  */
 import { spawnSync } from 'node:child_process';
@@ -189,7 +189,7 @@ async function main() {
   for (let attempt = 1; ; attempt++) {
     const port = options.port === 0 ? await claimablePort(options.host, 0) : options.port;
     const worker = workerOptions(config, { ...vars, ADMIN_TOKEN: options.adminToken });
-    // Miniflare's own entry socket stays on a random loopback port; clients use the front socket (serve-front.mjs).
+    // Miniflare's own entry socket stays on a random loopback port; clients use the Worker's own socket (serve-front.mjs).
     worker.unsafeBindings = [
       {
         name: 'MWS_FRONT',
