@@ -33,6 +33,9 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * Backend-minted JWTs are made single-use by recording their `jti` until they can no longer verify.
  * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
  */
+/** Within the 100 bound parameters a statement may have on Cloudflare. */
+const HASHES_PER_DELETE = 100;
+
 export class ConnectTokens {
   /** Reservations made in this life of the object, by token, with the hash their row is stored under. */
   private readonly remembered = new Map<string, Reservation & { tokenHash: string }>();
@@ -161,7 +164,10 @@ export class ConnectTokens {
     try {
       const sql = this.sql();
       this.storage.transactionSync(() => {
-        for (const [, hash] of spent) sql.exec('DELETE FROM reservations WHERE token_hash = ?', hash);
+        for (let i = 0; i < spent.length; i += HASHES_PER_DELETE) {
+          const hashes = spent.slice(i, i + HASHES_PER_DELETE).map(([, hash]) => hash);
+          sql.exec(`DELETE FROM reservations WHERE token_hash IN (${hashes.map(() => '?').join(', ')})`, ...hashes);
+        }
       });
       for (const [token] of spent) this.redeemed.delete(token);
     } catch (err) {

@@ -36,7 +36,8 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   // would never see the close code.
   const refuse = (code: number, reason: string): Response => refuseSocket(code, reason, protocol);
   const placement = hub.store.placement();
-  const token = new URL(request.url).searchParams.get('token');
+  const query = new URL(request.url).searchParams;
+  const token = query.get('token');
   if (placement === null) {
     // A JWT routed to shard k > 0 by a layout of a deleted tenant: shard 0 knows whether the tenant exists now.
     const routedTo = request.headers.get(ROUTED_SHARD_HEADER);
@@ -68,7 +69,7 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   if (hub.store.placement()?.createdAt !== placement.createdAt) return refuse(CloseCode.TENANT_NOT_FOUND, 'tenant not found');
   const v2 = protocol === V2_PROTOCOL;
   const client = v2
-    ? await hub.v2.open(redemption, new URL(request.url).searchParams.get('resume'), placement.tenant, placement.shard)
+    ? await hub.v2.open(redemption, query.get('resume'), placement.tenant, placement.shard)
     : (hub.sockets.accept(redemption.id, redemption.tags, redemption.user, { onReplaced: (older) => hub.v2.onGone(older) })?.client ?? null);
   if (client === null) return refuse(CloseCode.SEND_FAILED, 'internal error: the socket could not be accepted');
   await replaceElsewhere(hub, placement, redemption.id);

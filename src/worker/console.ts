@@ -33,9 +33,8 @@ export interface ConsoleContext {
  * that does not exist gets a 404 saying so, the service host a 404 saying where each tenant's console is: a page for
  * a browser (it asks for text/html), the JSON error envelope (thrown) for anything else.
  */
-export async function serveConsole(request: Request, target: Target, context: ConsoleContext): Promise<Response | null> {
+export async function serveConsole(request: Request, url: URL, target: Target, context: ConsoleContext): Promise<Response | null> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return null;
-  const url = new URL(request.url);
   if (url.pathname === '/favicon.ico') return new Response(null, { status: 204, headers: { 'cache-control': 'max-age=86400' } });
   const match = CONSOLE_PATH.exec(target.path);
   if (match === null) return null;

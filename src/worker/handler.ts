@@ -21,17 +21,19 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
   const target = resolveTarget(url, config);
   if (request.method === 'OPTIONS') return preflightResponse(request);
   try {
-    const consolePage = await serveConsole(request, target, { rootDomain: config.rootDomain, tenantExists: (tenant) => tenantExists(env, tenant) });
+    if (target.kind === 'tenant' && target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      const tenant = target.tenant;
+      if (!isValidTenantName(tenant) || !(await tenantKnown(env, tenant))) {
+        return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found', chooseProtocol(request.headers.get('sec-websocket-protocol')));
+      }
+      const token = url.searchParams.get('token') ?? '';
+      return await routeUpgrade(tenant, request, token, (shard) => hub({ env, tenant }, shardObjectName(tenant, shard)));
+    }
+    const consolePage = await serveConsole(request, url, target, { rootDomain: config.rootDomain, tenantExists: (tenant) => tenantExists(env, tenant) });
     if (consolePage !== null) return consolePage;
     if (target.kind === 'apex') return await apexRouter.fetch(request, { env, config, tenant: '', base: url.origin });
-    const isUpgrade = target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket';
     if (!isValidTenantName(target.tenant)) throw new ApiError(404, 'tenant_not_found', `No tenant named "${target.tenant}".`);
     const context: RouteContext = { env, config, tenant: target.tenant, base: target.base };
-    if (isUpgrade) {
-      if (!(await tenantKnown(env, target.tenant))) return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found', chooseProtocol(request.headers.get('sec-websocket-protocol')));
-      const token = url.searchParams.get('token') ?? '';
-      return await routeUpgrade(target.tenant, request, token, (shard) => hub(context, shardObjectName(target.tenant, shard)));
-    }
     const routedUrl = new URL(url);
     routedUrl.pathname = target.path;
     return await tenantRouter.fetch(new Request(routedUrl, request), context);
