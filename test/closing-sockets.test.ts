@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connectSocket, hubStub, push, type TestTenant } from './helpers';
@@ -22,6 +22,17 @@ describe('sockets the server closed', () => {
     expect(await next.nextMessage()).toBe('hello');
     const listed = await api('GET', `${tenant.base}/v1/sockets`, { token: tenant.token });
     expect(listed.body.results.map((s: { id: string }) => s.id)).toEqual(['next']);
+  });
+
+  it('are not counted as sent to, before or after the object was evicted, while their client never answers', async () => {
+    const tenant = await tenantWithOneSocket();
+    const silent = await connectSocket(tenant, { id: 'silent', tags: ['room'] }, { neverAnswersClose: true });
+    expect((await api('DELETE', `${tenant.base}/v1/sockets/silent`, { token: tenant.token })).status).toBe(200);
+    expect((await silent.closed()).code).toBe(4001);
+    expect((await push(tenant, 'before', { sockets: ['*'] })).body.sent).toBe(0);
+    await evictDurableObject(hubStub(tenant.name));
+    expect((await push(tenant, 'after', { sockets: ['*'], tags: ['room'] })).body.sent).toBe(0);
+    expect((await push(tenant, 'again', { sockets: ['silent'] })).body.sent).toBe(0);
   });
 
   it('still refuse the next socket past maxSockets while the open one stays', async () => {

@@ -45,9 +45,13 @@ export class Backlogs {
     private readonly closeSlow: (ws: WebSocket, reason: string) => void,
   ) {}
 
-  /** Counts `bytes` about to be sent to the open socket `ws`; false if that would take it over budget (it is then closed). */
+  /**
+   * Counts `bytes` about to be sent to `ws`; false if it is known to be closing, or if that would take it over budget
+   * (it is then closed).
+   */
   admit(ws: WebSocket, bytes: number, now: number): boolean {
     const tally = this.tally(ws, now);
+    if (tally.closedAt !== 0) return false;
     const after = backlogAfter(tally.bytes, now - tally.at, DRAIN_PER_MS, bytes);
     this.total += after - tally.bytes;
     tally.bytes = after;
@@ -65,6 +69,16 @@ export class Backlogs {
       return ws.readyState === WebSocket.OPEN;
     }
     return true;
+  }
+
+  /** `ws` refused what `admit` counted, being closed already (it closed while the object slept): undoes it, notes that. */
+  refused(ws: WebSocket, bytes: number, now: number): void {
+    const tally = this.tally(ws, now);
+    const refund = Math.min(bytes, tally.bytes);
+    tally.bytes -= refund;
+    tally.unconfirmed = Math.max(0, tally.unconfirmed - bytes);
+    this.total -= refund;
+    if (tally.closedAt === 0) tally.closedAt = now;
   }
 
   /**
