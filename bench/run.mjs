@@ -204,7 +204,21 @@ function post(url, body, headers = {}) {
   return request('POST', url, body, headers);
 }
 
-function request(method, url, body, headers = {}) {
+/**
+ * One HTTP request on the shared keep-alive agent. A server may close an idle kept-alive connection just as a request
+ * goes out on it; Node then reports ECONNRESET on the reused socket, and the request never reached the server, so it
+ * is sent once more on a fresh connection (https://nodejs.org/api/http.html#requestreusedsocket).
+ */
+async function request(method, url, body, headers = {}) {
+  try {
+    return await requestOnce(method, url, body, headers);
+  } catch (err) {
+    if (err.reusedSocket !== true || err.code !== 'ECONNRESET') throw err;
+    return await requestOnce(method, url, body, headers);
+  }
+}
+
+function requestOnce(method, url, body, headers) {
   return new Promise((resolve, reject) => {
     const payload = Buffer.from(body);
     const req = http.request(url, { method, agent, headers: { 'content-length': payload.length, ...headers } }, (res) => {
@@ -222,7 +236,7 @@ function request(method, url, body, headers = {}) {
       });
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     req.end(payload);
   });
 }
@@ -1061,4 +1075,6 @@ main().catch((err) => {
 }).finally(() => {
   agent.destroy();
   for (const child of children) killGroup(child, 'SIGKILL');
+  // A case cut short leaves its progress timer and sockets behind: a failed run must still end.
+  if (process.exitCode === 1) setTimeout(() => process.exit(1), 1000).unref();
 });
