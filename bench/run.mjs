@@ -1017,7 +1017,10 @@ async function main() {
     for (const target of targets) {
       await closeAll(target.sockets);
       const result = await runSlowClientsCase(target, target.api, () => serverStats(target.child.pid).rssBytes / 2 ** 20);
-      log(`   ${target.name}: RSS +${result.growthMiB} MiB over ${result.baselineMiB} MiB, healthy lost ${result.lost} dup ${result.duplicated}, stuck closed with 4008: ${result.stuckClosedWith4008}`);
+      log(
+        `   ${target.name}: RSS +${result.growthMiB} MiB over ${result.baselineMiB} MiB, healthy lost ${result.lost} dup ${result.duplicated}, stuck closed with 4008: ${result.stuckClosedWith4008}` +
+          (result.healthyClosed > 0 ? `, healthy closed with ${result.healthyCloseCodes.join(', ')}` : ''),
+      );
       slow.push(result);
     }
     finish(startedAt, m, results, massResume, slow);

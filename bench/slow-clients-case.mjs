@@ -43,6 +43,7 @@ export async function runSlowClientsCase(server, api, rssMiB) {
     outOfOrder += r.outOfOrder;
   }
   const closedHealthy = healthy.filter((c) => c.closeCode !== null).length;
+  const healthyCloseCodes = healthy.filter((c) => c.closeCode !== null).map((c) => c.closeCode);
   for (const raw of stuck) raw.resume();
   await Promise.all(stuck.map((raw) => raw.until(() => raw.closeFrame !== null || raw.ended, 10_000, 'a close').catch(() => {})));
   const closedStuck = stuck.filter((raw) => raw.closeFrame?.code === 4008).length;
@@ -57,6 +58,7 @@ export async function runSlowClientsCase(server, api, rssMiB) {
     duplicated,
     outOfOrder,
     healthyClosed: closedHealthy,
+    healthyCloseCodes,
     stuckClosedWith4008: closedStuck,
   };
 }
