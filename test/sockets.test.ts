@@ -88,6 +88,17 @@ describe('connect tokens', () => {
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('stays spent after the object restarts: its stored reservation is deleted in a batch just after the connect', async () => {
+    const tenant = await newTenant();
+    const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: {} });
+    const first = await connect(res.body.uri);
+    const stored = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations').one().n);
+    await expect.poll(stored, { timeout: 2000, interval: 5 }).toBe(0);
+    await evictDurableObject(hubStub(tenant.name));
+    expect((await (await connect(res.body.uri)).closed()).code).toBe(4401);
+    first.ws.close();
+  });
+
   it('is refused with 4401 after it expired', async () => {
     const tenant = await newTenant();
     const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: {} });

@@ -82,6 +82,11 @@ export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
 /** Tenant shard layouts a Worker isolate remembers for routing backend-minted connect tokens, and for how long. */
 export const MAX_CACHED_LAYOUTS = 10_000;
 export const LAYOUT_CACHE_MS = 60_000;
+/**
+ * How long spent connect tokens wait in memory before their rows are deleted, in one batch. A token is refused again
+ * at once (memory); only a restart within this window could let it connect once more.
+ */
+export const SPENT_TOKENS_FLUSH_MS = 10;
 /** Tenant names a Worker isolate remembers as existing (so it asks the tenant directory once a minute at most). */
 export const MAX_CACHED_TENANTS = 10_000;
 export const TENANT_CACHE_MS = 60_000;

@@ -1,6 +1,6 @@
 import { ApiError } from '../core/errors';
 import { looksLikeJwt, verifyConnectToken } from '../core/jwt';
-import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET, SPENT_TOKENS_FLUSH_MS } from '../core/limits';
 import { idForShard, shardOf, tokenSecret } from '../core/shards';
 import { hashToken } from '../core/tokens';
 import { socketIdProblem, tagProblem } from '../core/fields';
@@ -27,8 +27,8 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
  * restart; memory holds the tokens issued in this life of the object, so most connects need neither a hash nor a
  * storage read. A redeemed token is marked in memory at once (synchronously, so two connects with one token cannot
- * both win) and its row is deleted in a batched flush just after, so the 101 never waits for a storage write
- * (a write holds every response of its event until it is durable:
+ * both win) and its row is deleted in a batched flush SPENT_TOKENS_FLUSH_MS later, so the 101 never waits for a
+ * storage write and a burst of connects costs one write (a write holds every response of its event until it is durable:
  * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/).
  * Backend-minted JWTs are made single-use by recording their `jti` until they can no longer verify.
  * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
@@ -107,7 +107,7 @@ export class ConnectTokens {
       reservation = this.stored(tokenHash);
     }
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => this.flush(), 0);
+    if (this.redeemed.size === 0) setTimeout(() => this.flush(), SPENT_TOKENS_FLUSH_MS);
     this.redeemed.set(token, tokenHash);
     return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
