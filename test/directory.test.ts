@@ -3,7 +3,7 @@ import { env, exports } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { shardObjectName } from '../src/core/shards';
-import { directoryFor } from '../src/directory/tenant-directory';
+import { directoryFor, type TenantDirectory } from '../src/directory/tenant-directory';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connect, connectSocket, newTenant, push } from './helpers';
 
 const randomName = () => `nx-${crypto.randomUUID().slice(0, 8)}`;
@@ -74,6 +74,24 @@ describe('the tenant directory', () => {
     const fresh = await connectSocket(successor, { id: 'b' });
     expect((await push(successor, 'hello', { sockets: ['b'] })).body.sent).toBe(1);
     expect(await fresh.nextMessage()).toBe('hello');
+  });
+
+  it('deletes a tenant even when the directory cannot unlist it; the name left listed answers 404', async () => {
+    const tenant = await newTenant();
+    type Remove = TenantDirectory['remove'];
+    const unreachable = (instance: TenantDirectory, broken: boolean) => {
+      const proto = Object.getPrototypeOf(instance) as { remove: Remove; real?: Remove };
+      proto.real ??= proto.remove;
+      proto.remove = broken ? () => { throw new Error('directory down'); } : proto.real;
+    };
+    await runInDurableObject(directoryFor(env, tenant.name), (instance: TenantDirectory) => unreachable(instance, true));
+    try {
+      expect((await api('DELETE', `${ADMIN_BASE}/admin/tenants/${tenant.name}`, { token: ADMIN_TOKEN })).status).toBe(200);
+    } finally {
+      await runInDurableObject(directoryFor(env, tenant.name), (instance: TenantDirectory) => unreachable(instance, false));
+    }
+    expect(await directoryFor(env, tenant.name).has(tenant.name)).toBe(true);
+    expect((await api('GET', `${tenant.base}/v1/websocket_uri`, { token: tenant.token })).body.error.reason).toBe('tenant_not_found');
   });
 
   it('keeps a tenant listed when a late removal names an earlier tenant of the same name', async () => {

@@ -1,3 +1,4 @@
+import { chooseProtocol } from './frames';
 import { MAX_CLOSE_REASON_BYTES } from './limits';
 
 /** Every close code the service sends: one table, shared with the client SDK. */
@@ -19,8 +20,16 @@ export function fitCloseReason(reason: string): string {
   return out;
 }
 
-/** Completes the upgrade only to close at once with `code`, so even a browser sees why it was refused. */
-export function refuseSocket(code: number, reason: string, protocol: string | null = null): Response {
+/** Why a connect token is refused when it names no reservation this object (or shard) has. */
+export const UNKNOWN_TOKEN_REASON = 'connect token is unknown, already used or expired';
+
+/**
+ * Completes `request`'s upgrade only to close at once with `code`, so even a browser sees why it was refused. The 101
+ * names the subprotocol the client offered: a browser fails a handshake that leaves it out (1006) and would never see
+ * the close code.
+ */
+export function refuseUpgrade(request: Request, code: number, reason: string): Response {
+  const protocol = chooseProtocol(request.headers.get('sec-websocket-protocol'));
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   server.accept();
   closeQuietly(server, code, reason);

@@ -5,6 +5,7 @@ import { idForShard, shardOf, tokenSecret } from '../core/shards';
 import { hashToken } from '../core/tokens';
 import { socketIdProblem, tagProblem } from '../core/fields';
 import type { Placement } from './tenant-store';
+import { deleteWhereIn } from './sql-batches';
 
 /** What an opaque connect token grants: one socket id with its tags, until it expires. */
 export interface Grant {
@@ -33,9 +34,6 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * Backend-minted JWTs are made single-use by recording their `jti` until they can no longer verify.
  * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
  */
-/** Within the 100 bound parameters a statement may have on Cloudflare. */
-const HASHES_PER_DELETE = 100;
-
 export class ConnectTokens {
   /** Reservations made in this life of the object, by token, with the hash their row is stored under. */
   private readonly remembered = new Map<string, Reservation & { tokenHash: string }>();
@@ -163,12 +161,7 @@ export class ConnectTokens {
     if (spent.length === 0) return;
     try {
       const sql = this.sql();
-      this.storage.transactionSync(() => {
-        for (let i = 0; i < spent.length; i += HASHES_PER_DELETE) {
-          const hashes = spent.slice(i, i + HASHES_PER_DELETE).map(([, hash]) => hash);
-          sql.exec(`DELETE FROM reservations WHERE token_hash IN (${hashes.map(() => '?').join(', ')})`, ...hashes);
-        }
-      });
+      this.storage.transactionSync(() => deleteWhereIn(sql, 'DELETE FROM reservations WHERE token_hash', spent.map(([, hash]) => hash)));
       for (const [token] of spent) this.redeemed.delete(token);
     } catch (err) {
       // The marks stay in memory, so the tokens stay spent; the sweep removes the rows once they expire.

@@ -1,6 +1,7 @@
 import type { Delivery } from '../../sdk/src/protocol';
 import { batchSize, disableAt, retryDelayMs, type Attempt } from '../core/webhook-delivery';
 import { MAX_WEBHOOK_BACKLOG_EVENTS, MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_BATCHES_PER_RUN, WEBHOOK_DELIVERIES_KEPT } from '../core/limits';
+import { insertRows } from './sql-batches';
 
 /** One queued event of a target, in the order it was queued. */
 export interface QueuedEvent {
@@ -75,11 +76,7 @@ export class Outbox {
       return;
     }
     const sql = this.sql();
-    // Many rows per statement: a burst of connects queues its events in a few calls, not one per event.
-    for (let i = 0; i < eventsJson.length; i += ROWS_PER_INSERT) {
-      const rows = eventsJson.slice(i, i + ROWS_PER_INSERT);
-      sql.exec(`INSERT INTO outbox (target, event) VALUES ${rows.map(() => '(?, ?)').join(', ')}`, ...rows.flatMap((json) => [target, json]));
-    }
+    insertRows(sql, 'INSERT INTO outbox (target, event)', eventsJson.map((json) => [target, json]));
     sql.exec('INSERT OR IGNORE INTO outbox_targets (target, next_attempt_at, attempts) VALUES (?, 0, 0)', target);
     this.backlog.set(target, backlog);
   }
@@ -241,8 +238,6 @@ export class Outbox {
 }
 
 const encoder = new TextEncoder();
-/** Rows per INSERT: two bound values each, within SQLite's limit on bound parameters per statement (100 on Cloudflare). */
-const ROWS_PER_INSERT = 50;
 
 function newMessageId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));

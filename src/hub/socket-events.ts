@@ -5,6 +5,7 @@ import type { ClientMessages } from '../core/validation';
 import type { Outbox } from './outbox';
 import { LocalTagCounts, type TagChange, type TagOccupancy } from './presence';
 import type { SocketListener, SocketSnapshot } from './sockets';
+import { insertRows } from './sql-batches';
 
 /** The outbox target through which shard k > 0 reports its tag changes to shard 0. */
 export const TAG_REPORTS_TARGET = '#tag-reports';
@@ -22,8 +23,6 @@ type Pending =
   | { kind: 'tags'; changes: TagChange[] };
 
 const RESTART_CLOSE_CODE = 1006;
-/** Four bound values a row, within the 100 bound parameters a statement may have on Cloudflare. */
-const LIVE_ROWS_PER_INSERT = 25;
 
 /**
  * Turns sockets coming, going and talking into webhook events, queued in the outbox. The connect path only appends
@@ -188,16 +187,14 @@ export class SocketEvents implements SocketListener {
     }
   }
 
-  /** Records sockets that arrived (many rows per statement), then one that left; in that order, as they happened. */
+  /** Records sockets that arrived, then one that left; in that order, as they happened. */
   private writeLive(arrived: readonly SocketSnapshot[], left: SocketSnapshot | null): void {
     const sql = this.sql();
-    for (let i = 0; i < arrived.length; i += LIVE_ROWS_PER_INSERT) {
-      const rows = arrived.slice(i, i + LIVE_ROWS_PER_INSERT);
-      sql.exec(
-        `INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`,
-        ...rows.flatMap((socket) => [socket.id, JSON.stringify(socket.tags), socket.user, socket.connectedAt]),
-      );
-    }
+    insertRows(
+      sql,
+      'INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at)',
+      arrived.map((socket) => [socket.id, JSON.stringify(socket.tags), socket.user, socket.connectedAt]),
+    );
     if (left !== null) sql.exec('DELETE FROM live_sockets WHERE id = ? AND connected_at = ?', left.id, left.connectedAt);
   }
 }

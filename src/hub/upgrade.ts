@@ -2,7 +2,7 @@ import { ApiError, errorResponse } from '../core/errors';
 import { chooseProtocol, V2_PROTOCOL } from '../core/frames';
 import { looksLikeJwt } from '../core/jwt';
 import { MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardsForId } from '../core/shards';
-import { CloseCode, refuseSocket } from '../core/close-codes';
+import { CloseCode, refuseUpgrade, UNKNOWN_TOKEN_REASON } from '../core/close-codes';
 import type { ConnectTokens, Redemption } from './connect-tokens';
 import type { RateLimiter } from './rate-limiter';
 import type { ShardCalls } from './shard-calls';
@@ -32,9 +32,7 @@ export interface UpgradeParts {
  */
 export async function upgrade(hub: UpgradeParts, request: Request): Promise<Response> {
   const protocol = chooseProtocol(request.headers.get('sec-websocket-protocol'));
-  // A refusal names the subprotocol the client offered: a browser fails a handshake that leaves it out (1006), and
-  // would never see the close code.
-  const refuse = (code: number, reason: string): Response => refuseSocket(code, reason, protocol);
+  const refuse = (code: number, reason: string): Response => refuseUpgrade(request, code, reason);
   const placement = hub.store.placement();
   const query = new URL(request.url).searchParams;
   const token = query.get('token');
@@ -63,7 +61,7 @@ export async function upgrade(hub: UpgradeParts, request: Request): Promise<Resp
   if (redemption === null) {
     // A JWT refused as used on another shard was recorded here too: the sweep must run to forget it.
     if (looksLikeJwt(token)) await hub.ensureAlarm();
-    return refuse(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired');
+    return refuse(CloseCode.INVALID_TOKEN, UNKNOWN_TOKEN_REASON);
   }
   // The tenant may have been deleted (and even created again) while the token was checked.
   if (hub.store.placement()?.createdAt !== placement.createdAt) return refuse(CloseCode.TENANT_NOT_FOUND, 'tenant not found');

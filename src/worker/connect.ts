@@ -1,9 +1,9 @@
 import { decodeJwt } from 'jose';
-import { CloseCode, refuseSocket } from '../core/close-codes';
+import { CloseCode, refuseUpgrade, UNKNOWN_TOKEN_REASON } from '../core/close-codes';
 import { ApiError } from '../core/errors';
-import { chooseProtocol } from '../core/frames';
 import { looksLikeJwt } from '../core/jwt';
 import { LAYOUT_CACHE_MS, MAX_CACHED_LAYOUTS } from '../core/limits';
+import { TtlCache } from '../core/ttl-cache';
 import { allShards, MISDIRECTED_STATUS, ROUTED_SHARD_HEADER, shardFromToken, shardOf, type ShardLayout } from '../core/shards';
 import type { TenantHub } from '../hub/tenant-hub';
 
@@ -11,7 +11,7 @@ import type { TenantHub } from '../hub/tenant-hub';
  * Shard layouts seen recently, per tenant, so a backend-minted token on a sharded tenant rarely costs a lookup.
  * A stale entry costs one more hop, never a wrong answer: the shard checks that the socket belongs there.
  */
-const layoutCache = new Map<string, { layout: ShardLayout; until: number }>();
+const layoutCache = new TtlCache<string, ShardLayout>(MAX_CACHED_LAYOUTS, LAYOUT_CACHE_MS);
 
 /**
  * Sends a WebSocket upgrade to its shard. Opaque tokens carry it as a prefix. A backend-minted JWT names its socket
@@ -21,7 +21,7 @@ const layoutCache = new Map<string, { layout: ShardLayout; until: number }>();
 export async function routeUpgrade(tenant: string, request: Request, token: string, stubFor: (shard: number) => DurableObjectStub<TenantHub>): Promise<Response> {
   if (!looksLikeJwt(token)) {
     const shard = shardFromToken(token);
-    if (shard > 0 && !(await tenantHasShard(tenant, shard, stubFor(0)))) return refuseSocket(CloseCode.INVALID_TOKEN, 'connect token is unknown, already used or expired', chooseProtocol(request.headers.get('sec-websocket-protocol')));
+    if (shard > 0 && !(await tenantHasShard(tenant, shard, stubFor(0)))) return refuseUpgrade(request, CloseCode.INVALID_TOKEN, UNKNOWN_TOKEN_REASON);
     return stubFor(shard).fetch(request);
   }
   const sid = unverifiedSid(token);
@@ -39,21 +39,18 @@ export async function routeUpgrade(tenant: string, request: Request, token: stri
 
 /** Whether a token's shard prefix names a shard the tenant has (or had, under a layout still remembered). */
 async function tenantHasShard(tenant: string, shard: number, shardZero: DurableObjectStub<TenantHub>): Promise<boolean> {
-  for (const fresh of [false, true]) {
-    const layout = await layoutOf(tenant, shardZero, fresh);
-    if (layout !== null && allShards(layout).includes(shard)) return true;
-  }
-  return false;
+  const cached = layoutCache.get(tenant);
+  if (cached !== undefined && allShards(cached).includes(shard)) return true;
+  const layout = await layoutOf(tenant, shardZero, true);
+  return layout !== null && allShards(layout).includes(shard);
 }
 
 async function layoutOf(tenant: string, shardZero: DurableObjectStub<TenantHub>, fresh: boolean): Promise<ShardLayout | null> {
-  const cached = layoutCache.get(tenant);
-  if (!fresh && cached !== undefined && cached.until > Date.now()) return cached.layout;
+  const cached = fresh ? undefined : layoutCache.get(tenant);
+  if (cached !== undefined) return cached;
   const layout = await shardZero.shardLayout();
-  layoutCache.delete(tenant);
-  if (layout === null) return null;
-  if (layoutCache.size >= MAX_CACHED_LAYOUTS) layoutCache.delete(layoutCache.keys().next().value as string);
-  layoutCache.set(tenant, { layout, until: Date.now() + LAYOUT_CACHE_MS });
+  if (layout === null) layoutCache.delete(tenant);
+  else layoutCache.set(tenant, layout);
   return layout;
 }
 

@@ -1,7 +1,6 @@
-import { CloseCode, refuseSocket } from '../core/close-codes';
+import { CloseCode, refuseUpgrade } from '../core/close-codes';
 import { readConfig, type Config } from '../core/config';
 import { ApiError, errorResponse } from '../core/errors';
-import { chooseProtocol } from '../core/frames';
 import { shardObjectName } from '../core/shards';
 import { isValidTenantName } from '../core/validation';
 import { routeUpgrade } from './connect';
@@ -24,7 +23,7 @@ export async function handleRequest(request: Request, env: Env): Promise<Respons
     if (target.kind === 'tenant' && target.path === '/' && request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
       const tenant = target.tenant;
       if (!isValidTenantName(tenant) || !(await tenantKnown(env, tenant))) {
-        return refuseSocket(CloseCode.TENANT_NOT_FOUND, 'tenant not found', chooseProtocol(request.headers.get('sec-websocket-protocol')));
+        return refuseUpgrade(request, CloseCode.TENANT_NOT_FOUND, 'tenant not found');
       }
       const token = url.searchParams.get('token') ?? '';
       return await routeUpgrade(tenant, request, token, (shard) => hub({ env, tenant }, shardObjectName(tenant, shard)));
