@@ -88,12 +88,31 @@ describe('connect tokens', () => {
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
   });
 
-  it('stays spent after the object restarts: its stored reservation is deleted in a batch just after the connect', async () => {
+  it('stays spent after the object restarts: its stored reservation is marked spent in a batch just after the connect', async () => {
     const tenant = await newTenant();
     const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: {} });
     const first = await connect(res.body.uri);
-    const stored = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations').one().n);
-    await expect.poll(stored, { timeout: 2000, interval: 5 }).toBe(0);
+    const unspent = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations WHERE spent = 0').one().n);
+    await expect.poll(unspent, { timeout: 2000, interval: 5 }).toBe(0);
+    await evictDurableObject(hubStub(tenant.name));
+    expect((await (await connect(res.body.uri)).closed()).code).toBe(4401);
+    first.ws.close();
+  });
+
+  it('made before reservations recorded spending, connects once after an upgrade, and never again', async () => {
+    const tenant = await newTenant();
+    const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: {} });
+    // The table as earlier versions made it: no `spent` column.
+    await runInDurableObject(hubStub(tenant.name), (_, state) => {
+      state.storage.sql.exec('CREATE TABLE old_reservations AS SELECT token_hash, socket_id, tags, expires_at, user FROM reservations');
+      state.storage.sql.exec('DROP TABLE reservations');
+      state.storage.sql.exec('ALTER TABLE old_reservations RENAME TO reservations');
+    });
+    await evictDurableObject(hubStub(tenant.name));
+    const first = await connect(res.body.uri);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+    const unspent = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations WHERE spent = 0').one().n);
+    await expect.poll(unspent, { timeout: 2000, interval: 5 }).toBe(0);
     await evictDurableObject(hubStub(tenant.name));
     expect((await (await connect(res.body.uri)).closed()).code).toBe(4401);
     first.ws.close();

@@ -83,7 +83,7 @@ export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
 export const MAX_CACHED_LAYOUTS = 10_000;
 export const LAYOUT_CACHE_MS = 60_000;
 /**
- * How long spent connect tokens wait in memory before their rows are deleted, in one batch. A token is refused again
+ * How long spent connect tokens wait in memory before their rows are marked spent, in one batch. A token is refused again
  * at once (memory); only a restart within this window could let it connect once more.
  */
 export const SPENT_TOKENS_FLUSH_MS = 10;

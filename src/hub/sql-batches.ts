@@ -15,8 +15,8 @@ export function insertRows(sql: SqlStorage, head: string, rows: readonly (readon
   }
 }
 
-/** `DELETE FROM t WHERE column` followed by `IN (?, ...)` for as many values per statement as fit. */
-export function deleteWhereIn(sql: SqlStorage, head: string, values: readonly SqlStorageValue[]): void {
+/** A statement ending in `WHERE column`, followed by `IN (?, ...)` for as many values per statement as fit. */
+export function execWhereIn(sql: SqlStorage, head: string, values: readonly SqlStorageValue[]): void {
   for (let i = 0; i < values.length; i += MAX_BOUND_PARAMETERS) {
     const chunk = values.slice(i, i + MAX_BOUND_PARAMETERS);
     sql.exec(`${head} IN (${chunk.map(() => '?').join(', ')})`, ...chunk);
