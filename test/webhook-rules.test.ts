@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { WEBHOOK_DISABLE_AFTER_MS, WEBHOOK_RETRY_DELAYS_MS } from '../src/core/limits';
 import { batchSize, disableAt, judgeStatus, retryDelayMs } from '../src/core/webhook-delivery';
 import { payloadBody } from '../src/core/webhook-events';
-import { signingSecrets, subscriptionsOf, type WebhookRecord } from '../src/core/webhook-record';
+import { newWebhookSecret, signingSecrets, subscriptionsOf, type WebhookRecord } from '../src/core/webhook-record';
 import { webhookUrlProblem } from '../src/core/webhook-validation';
+import { signWebhook } from '../src/core/webhook-signature';
+import { Webhook } from 'standardwebhooks';
 
 describe('retry schedule', () => {
   it.each([
@@ -112,5 +114,17 @@ describe('secrets and subscriptions', () => {
     expect(subs.any).toBe(true);
     expect(Object.fromEntries(subs.byType)).toEqual({ 'socket.connected': ['a', 'b'], 'tag.vacated': ['a'] });
     expect(subscriptionsOf([]).any).toBe(false);
+  });
+});
+
+describe('signatures', () => {
+  it('are the ones the standardwebhooks package computes, for any secret, id, time and body', async () => {
+    const bodies = ['{}', '{"events":[{"type":"socket.connected","data":{"id":"é✓"}}]}', 'x'.repeat(70_000)];
+    for (const [i, body] of bodies.entries()) {
+      const secret = newWebhookSecret();
+      const at = new Date(1_700_000_000_000 + i * 1_234_567);
+      const ours = await signWebhook(secret, `msg_${i}`, Math.floor(at.getTime() / 1000), body);
+      expect(ours).toBe(new Webhook(secret).sign(`msg_${i}`, at, body));
+    }
   });
 });

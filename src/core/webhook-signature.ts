@@ -1,0 +1,25 @@
+/**
+ * The Standard Webhooks signature (https://www.standardwebhooks.com/): `v1,` and the base64 HMAC-SHA256 of
+ * `id.timestamp.body`, keyed with the bytes of a `whsec_` secret. Computed with WebCrypto: the `standardwebhooks`
+ * package signs in plain JavaScript, which took 6-17 µs of the object's CPU per event in a profile of a connect burst
+ * (a batch of 60 events is ~15 KB to hash). The package still verifies every signature in the tests and the SDK.
+ */
+export async function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', secretBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${messageId}.${timestampSeconds}.${body}`));
+  return `v1,${toBase64(new Uint8Array(mac))}`;
+}
+
+const SECRET_PREFIX = 'whsec_';
+const encoder = new TextEncoder();
+
+function secretBytes(secret: string): Uint8Array {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  return Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
