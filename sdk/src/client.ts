@@ -10,7 +10,7 @@ import {
 } from './client-options.js';
 import { ClientCloseCode, isFinalCloseCode } from './close-codes.js';
 import { Emitter } from './emitter.js';
-import { KEEPALIVE_PING, KEEPALIVE_PONG, V2_PROTOCOL } from './protocol.js';
+import { KEEPALIVE_PING, KEEPALIVE_PING_EVERY_BYTES, KEEPALIVE_PONG, V2_PROTOCOL } from './protocol.js';
 import { V2Stream, type StreamEvent } from './stream.js';
 
 export * from './client-options.js';
@@ -40,6 +40,10 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   private attempt = 0;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Pings sent on the current connection whose pong has not come back (pongs come back in order). */
+  private pingsAwaiting = 0;
+  /** Bytes received in raw mode since the last ping. */
+  private receivedSincePing = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by close() and by each new attempt, so late callbacks of an old attempt do nothing. */
@@ -159,12 +163,14 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   private handleMessage(ws: WebSocket, raw: unknown): void {
     if (ws !== this.ws) return;
     // Only a `pong` we are waiting for is the keepalive answer; any other `pong` is a pushed message.
-    if (raw === KEEPALIVE_PONG && this.pongTimer !== undefined) {
+    if (raw === KEEPALIVE_PONG && this.pingsAwaiting > 0) {
+      this.pingsAwaiting--;
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;
       return;
     }
     if (ws.protocol !== V2_PROTOCOL) {
+      this.showReading(ws, typeof raw === 'string' ? raw.length : (raw as ArrayBuffer).byteLength);
       if (typeof raw === 'string') return this.emit('message', { data: raw });
       const bytes = new Uint8Array(raw as ArrayBuffer);
       return this.emit('message', { data: new TextDecoder().decode(bytes), bytes });
@@ -173,6 +179,19 @@ export class MwsClient extends Emitter<MwsClientEvents> {
       if (ws === this.ws && ws.readyState === WS_OPEN) ws.send(frame);
     };
     this.dispatch(typeof raw === 'string' ? this.stream.onText(raw, sendAck) : this.stream.onBinary(new Uint8Array(raw as ArrayBuffer), sendAck));
+  }
+
+  /** Raw mode: a ping after every KEEPALIVE_PING_EVERY_BYTES received shows the service this client keeps up. */
+  private showReading(ws: WebSocket, bytes: number): void {
+    this.receivedSincePing += bytes;
+    if (this.receivedSincePing < KEEPALIVE_PING_EVERY_BYTES || ws.readyState !== WS_OPEN) return;
+    this.receivedSincePing = 0;
+    this.sendPing(ws);
+  }
+
+  private sendPing(ws: WebSocket): void {
+    ws.send(KEEPALIVE_PING);
+    this.pingsAwaiting++;
   }
 
   private dispatch(event: StreamEvent): void {
@@ -224,9 +243,11 @@ export class MwsClient extends Emitter<MwsClientEvents> {
   private startKeepalive(ws: WebSocket): void {
     const interval = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     const timeout = this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
+    this.pingsAwaiting = 0;
+    this.receivedSincePing = 0;
     this.pingTimer = setInterval(() => {
       if (ws !== this.ws || ws.readyState !== WS_OPEN) return;
-      ws.send(KEEPALIVE_PING);
+      this.sendPing(ws);
       if (this.pongTimer !== undefined) return; // still waiting for the previous pong
       this.pongTimer = setTimeout(() => this.handlePongTimeout(ws), timeout);
     }, interval);

@@ -1,6 +1,6 @@
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WsWebSocket from 'ws';
 import { MwsClient, NO_WEBSOCKET_MESSAGE, type MwsClientEvents, type MwsClientOptions } from '../src/client.js';
 import { nextEvent, sleep, startFakeMws, type FakeMws } from './support/ws-server.js';
@@ -178,6 +178,20 @@ describe('MwsClient', () => {
     expect(first.received).toContain('ping');
     expect((await first.closed).code).toBe(3000);
     await server.nthConnection(2);
+  });
+
+  it('pings after every 256 KiB it receives in raw mode, and keeps the pongs out of its messages', async () => {
+    const { client, events } = makeClient();
+    client.connect();
+    const conn = await server.nthConnection(1);
+    const chunk = 'm'.repeat(128 * 1024);
+    for (let i = 0; i < 8; i++) conn.ws.send(chunk);
+    await vi.waitFor(() => expect(conn.received.filter((m) => m === 'ping')).toHaveLength(4));
+    await sleep(50);
+    const messages = events.filter((e) => e.type === 'message').map((e) => (e.event as { data: string }).data);
+    expect(messages).toHaveLength(8);
+    expect(messages.every((m) => m === chunk)).toBe(true);
+    expect(events.filter((e) => e.type === 'close')).toEqual([]);
   });
 
   it('emits a pushed "pong" as a message when no ping is waiting for it', async () => {

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { MwsClient } from '../../sdk/src/index';
 // @ts-expect-error plain ES module shared with the soak script and the benchmark
 import { lostAndDuplicated, openHealthyClient, openRawSocket, workerdRssMiB } from '../../bench/clients.mjs';
 
@@ -88,6 +90,32 @@ describe('hostile and faulty clients against npm start', () => {
     await Promise.all(stuck.map((raw: any) => raw.until(() => raw.closeFrame !== null, 20_000, 'the close frame')));
     for (const raw of stuck) expect(raw.closeFrame.code).toBe(4008);
     for (const raw of stuck) raw.destroy();
+  });
+
+  it('keeps an SDK client in raw mode that reads a stream faster than 512 KiB/s connected, with every message', async () => {
+    const tenant = await createTenant('fast-reader', { accessControl: 'none' });
+    const client = new MwsClient({
+      getUri: async () => (await call('GET', `${tenant.base}/v1/websocket_uri`)).body.uri as string,
+      WebSocket,
+      protocol: 'raw',
+    });
+    const received: string[] = [];
+    const closes: number[] = [];
+    client.on('message', ({ data }) => received.push(data));
+    client.on('close', ({ code }) => closes.push(code));
+    const opened = new Promise((resolve) => client.on('open', resolve));
+    client.connect();
+    await opened;
+    // 8 MiB in well under a second: four times the backlog a raw socket may build without showing it reads.
+    const data = 'f'.repeat(256 * 1024);
+    for (let i = 0; i < 32; i++) {
+      const res = await call('POST', `${tenant.base}/v1/messages`, { data: `${i}|${data}`, receivers: { sockets: ['*'] } });
+      expect(res.body.sent).toBe(1);
+    }
+    await expect.poll(() => received.length, { timeout: 10_000 }).toBe(32);
+    expect(received.map((m) => Number(m.slice(0, m.indexOf('|'))))).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect(closes).toEqual([]);
+    client.close();
   });
 
   it('lets a new client in at once after the backend removed one that never answers the close', async () => {

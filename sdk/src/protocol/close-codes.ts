@@ -38,3 +38,8 @@ export const ClientCloseCode = {
 /** The keepalive: a client sends this text frame, the service answers KEEPALIVE_PONG. */
 export const KEEPALIVE_PING = 'ping';
 export const KEEPALIVE_PONG = 'pong';
+/**
+ * A raw client shows the service it reads by sending KEEPALIVE_PING after about this many bytes received: the service
+ * closes raw sockets (4008) that were sent much more than it saw them read, assuming 512 KiB/s between pings.
+ */
+export const KEEPALIVE_PING_EVERY_BYTES = 256 * 1024;
