@@ -88,14 +88,19 @@ describe('connect tokens', () => {
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  /** Waits until no stored reservation is unspent, restarts the object and checks that `uri` is refused. */
+  const expectSpentAcrossRestart = async (tenantName: string, uri: string) => {
+    const unspent = () => runInDurableObject(hubStub(tenantName), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations WHERE spent = 0').one().n);
+    await expect.poll(unspent, { timeout: 2000, interval: 5 }).toBe(0);
+    await evictDurableObject(hubStub(tenantName));
+    expect((await (await connect(uri)).closed()).code).toBe(4401);
+  };
+
   it('stays spent after the object restarts: its stored reservation is marked spent in a batch just after the connect', async () => {
     const tenant = await newTenant();
     const res = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: {} });
     const first = await connect(res.body.uri);
-    const unspent = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations WHERE spent = 0').one().n);
-    await expect.poll(unspent, { timeout: 2000, interval: 5 }).toBe(0);
-    await evictDurableObject(hubStub(tenant.name));
-    expect((await (await connect(res.body.uri)).closed()).code).toBe(4401);
+    await expectSpentAcrossRestart(tenant.name, res.body.uri);
     first.ws.close();
   });
 
@@ -111,10 +116,7 @@ describe('connect tokens', () => {
     await evictDurableObject(hubStub(tenant.name));
     const first = await connect(res.body.uri);
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
-    const unspent = () => runInDurableObject(hubStub(tenant.name), (_, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM reservations WHERE spent = 0').one().n);
-    await expect.poll(unspent, { timeout: 2000, interval: 5 }).toBe(0);
-    await evictDurableObject(hubStub(tenant.name));
-    expect((await (await connect(res.body.uri)).closed()).code).toBe(4401);
+    await expectSpentAcrossRestart(tenant.name, res.body.uri);
     first.ws.close();
   });
 
