@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_BASE, ADMIN_TOKEN, api, connectSocket, hubStub, push, type TestTenant } from './helpers';
+import { connectV2 } from './v2-helpers';
 
 async function tenantWithOneSocket(): Promise<TestTenant> {
   const name = `c-${crypto.randomUUID().slice(0, 8)}`;
@@ -33,6 +34,19 @@ describe('sockets the server closed', () => {
     await evictDurableObject(hubStub(tenant.name));
     expect((await push(tenant, 'after', { sockets: ['*'], tags: ['room'] })).body.sent).toBe(0);
     expect((await push(tenant, 'again', { sockets: ['silent'] })).body.sent).toBe(0);
+  });
+
+  it('are not counted as sent to when they speak mws.v2, before or after the object was evicted', async () => {
+    const tenant = await tenantWithOneSocket();
+    const reserved = await api('POST', `${tenant.base}/v1/sockets`, { token: tenant.token, body: { id: 'silent', tags: ['room'] } });
+    const silent = await connectV2(reserved.body.uri, undefined, { neverAnswersClose: true });
+    await silent.hello();
+    expect((await push(tenant, 'while open', { sockets: ['*'] })).body.sent).toBe(1);
+    expect((await api('DELETE', `${tenant.base}/v1/sockets/silent`, { token: tenant.token })).status).toBe(200);
+    expect((await silent.closed()).code).toBe(4001);
+    expect((await push(tenant, 'before', { sockets: ['*'] })).body.sent).toBe(0);
+    await evictDurableObject(hubStub(tenant.name));
+    expect((await push(tenant, 'after', { sockets: ['*'], tags: ['room'] })).body.sent).toBe(0);
   });
 
   it('still refuse the next socket past maxSockets while the open one stays', async () => {

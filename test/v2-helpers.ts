@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import { decodeBinaryMessage, type HelloFrame, type ResumeFailedFrame } from '../sdk/src/protocol';
-import { api, waiterOn, type TestTenant } from './helpers';
+import { api, waiterOn, type ConnectOptions, type TestTenant } from './helpers';
 
 /** A message as a mws.v2 client sees it: text in `data`, binary in `bytes`. */
 export interface V2Message {
@@ -32,12 +32,12 @@ export interface V2TestSocket {
 }
 
 /** Opens a mws.v2 WebSocket to a connect uri, optionally resuming. */
-export async function connectV2(uri: string, resume?: string): Promise<V2TestSocket> {
+export async function connectV2(uri: string, resume?: string, options: ConnectOptions = {}): Promise<V2TestSocket> {
   const url = uri.replace(/^ws/, 'http') + (resume === undefined ? '' : `&resume=${encodeURIComponent(resume)}`);
   const res = await exports.default.fetch(url, { headers: { upgrade: 'websocket', 'sec-websocket-protocol': 'mws.v2' } });
   const ws = res.webSocket;
   if (ws === null) throw new Error(`upgrade refused with HTTP ${res.status}: ${await res.text()}`);
-  ws.accept();
+  ws.accept({ allowHalfOpen: options.neverAnswersClose === true });
   // Binary messages arrive as ArrayBuffers, as in browsers set so (the Workers default is Blob).
   ws.binaryType = 'arraybuffer';
   const frames: V2Frame[] = [];

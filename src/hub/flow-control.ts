@@ -25,8 +25,15 @@ export interface V2Socket {
  * window, served again from history in order. A resume is the same catch-up, from the client's position. Everything
  * here is synchronous, so no push can slip between a catch-up and live delivery.
  */
+/**
+ * A socket's mws.v2 state lives on the socket object under a symbol, as Backlogs' tally does (a WeakMap keyed by the
+ * runtime's WebSocket objects is slow on workerd, see backlogs.ts), and is read on every send while mws.v2 sockets are
+ * here. Absent: not looked at in this life of the object; null: a raw socket.
+ */
+const V2_STATE = Symbol('mws.v2 state');
+type WithState = WebSocket & { [V2_STATE]?: V2Socket | null };
+
 export class FlowControl {
-  private readonly states = new WeakMap<WebSocket, V2Socket | null>();
   /** A scan found no mws.v2 socket here and none was accepted since. */
   private absent = false;
 
@@ -38,11 +45,12 @@ export class FlowControl {
 
   /** The mws.v2 state of a socket, or null for a raw one; read from its attachment the first time in this life. */
   stateOf(ws: WebSocket): V2Socket | null {
-    let state = this.states.get(ws);
+    const holder = ws as WithState;
+    let state = holder[V2_STATE];
     if (state === undefined) {
       const attachment = ws.deserializeAttachment() as SocketAttachment;
       state = typeof attachment === 'number' || attachment.v2 !== true ? null : this.restore(ws, attachment);
-      this.states.set(ws, state);
+      holder[V2_STATE] = state;
     }
     return state;
   }
@@ -50,7 +58,7 @@ export class FlowControl {
   /** Starts tracking a socket just accepted as mws.v2. */
   adopt(ws: WebSocket, id: string, tags: string[], connectedAt: number): V2Socket {
     const state: V2Socket = { id, tags, connectedAt, window: new FlowWindow(V2_WINDOW_BYTES), paused: false, cursor: 0 };
-    this.states.set(ws, state);
+    (ws as WithState)[V2_STATE] = state;
     this.absent = false;
     return state;
   }
@@ -74,8 +82,8 @@ export class FlowControl {
         closeQuietly(ws, CloseCode.SEND_FAILED, 'history is not recording; reconnect to resume');
         return false;
       }
-      if (!state.paused) this.send(ws, state, message);
-      return ws.readyState === WebSocket.OPEN;
+      // A paused socket gets the message from history once it is served again: it counts as sent while it is open.
+      return state.paused ? ws.readyState === WebSocket.OPEN : this.send(ws, state, message) !== 'failed';
     };
   }
 
@@ -95,7 +103,7 @@ export class FlowControl {
       if (batch.length === 0) return this.setPaused(ws, state, false, state.cursor);
       for (const message of batch) {
         state.cursor = message.seq;
-        if (reaches(message.receivers, state.id, state.tags) && !this.send(ws, state, message)) break;
+        if (reaches(message.receivers, state.id, state.tags) && this.send(ws, state, message) !== 'sent') break;
       }
     }
     this.setPaused(ws, state, true, state.cursor);
@@ -107,14 +115,14 @@ export class FlowControl {
     if (state.paused && state.window.hasHalfRoom()) this.catchUp(ws, state);
   }
 
-  /** Sends one message; returns false once the window is full (the socket is then paused at this message). */
-  private send(ws: WebSocket, state: V2Socket, message: StoredMessage): boolean {
+  /** Sends one message: 'full' when it filled the window (the socket is then paused at it), 'failed' when not sent. */
+  private send(ws: WebSocket, state: V2Socket, message: StoredMessage): 'sent' | 'full' | 'failed' {
     message.frame ??= messageFrame(message.seq, message.id, message.data);
-    if (!this.trySend(ws, message.frame)) return false;
+    if (!this.trySend(ws, message.frame)) return 'failed';
     state.window.sent(message.seq, typeof message.frame === 'string' ? message.frame.length : message.frame.byteLength);
-    if (state.window.hasRoom()) return true;
+    if (state.window.hasRoom()) return 'sent';
     this.setPaused(ws, state, true, message.seq);
-    return false;
+    return 'full';
   }
 
   private setPaused(ws: WebSocket, state: V2Socket, paused: boolean, cursor: number): void {
@@ -131,12 +139,13 @@ export class FlowControl {
     return { id, tags, connectedAt: attachment.at, window: new FlowWindow(V2_WINDOW_BYTES), paused: attachment.paused !== undefined, cursor: attachment.paused ?? 0 };
   }
 
+  /** Sends a frame; false when the socket refused it. `readyState` is read only then: it is slow on workerd. */
   private trySend(ws: WebSocket, frame: string | Uint8Array): boolean {
-    if (ws.readyState !== WebSocket.OPEN) return false;
     try {
       ws.send(frame);
       return true;
     } catch (err) {
+      if (ws.readyState !== WebSocket.OPEN) return false;
       console.warn(`send failed; closing socket (${this.where()})`, String(err));
       closeQuietly(ws, CloseCode.SEND_FAILED, 'send failed');
       return false;
