@@ -89,6 +89,8 @@ export const LAYOUT_CACHE_MS = 60_000;
 export const SPENT_TOKENS_FLUSH_MS = 10;
 /** Tenant names a Worker isolate remembers as existing (so it asks the tenant directory once a minute at most). */
 export const MAX_CACHED_TENANTS = 10_000;
+/** Durable Object ids a Worker isolate keeps by name, so a request does not hash its tenant's name again. */
+export const MAX_CACHED_OBJECT_IDS = 10_000;
 export const TENANT_CACHE_MS = 60_000;
 /** The tenant directory is split over this many objects by a hash of the name, so no one object carries every lookup. */
 export const DIRECTORY_PARTS = 16;
