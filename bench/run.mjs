@@ -522,6 +522,7 @@ async function runCase(server, api, c) {
     if (sent !== expectedSent) sentMismatches++;
   };
 
+  await untilQuiet(3_000);
   const before = serverStats(server.child.pid);
   const busyBefore = machineBusyMs();
   const clientBefore = process.cpuUsage();
@@ -701,7 +702,7 @@ async function coldConnects(spec) {
 
 /** Reserves and connects SOCKETS sockets; measures connect rate and the memory and files each socket costs. */
 async function connectTarget(target) {
-  await untilIdle(target.child.pid);
+  await untilQuiet(10_000);
   const idle = serverStats(target.child.pid);
   const reserveStart = performance.now();
   const progressReserve = startProgress(`${target.name}: reserve`, () => '');
@@ -744,15 +745,20 @@ async function connectTarget(target) {
 }
 
 /**
- * Waits until the server has used under 5% of a core for 250 ms (at most 10 s), so a measurement does not start
- * while it still closes the sockets of the step before or delivers that step's webhooks.
+ * Waits until the whole machine has been quiet for 250 ms (under 5% of a core busy, this process left out; at most
+ * `maxMs`), so a measurement does not start while any server of the run still closes the sockets of the step before,
+ * delivers that step's webhooks or collects its garbage: on 2 cores that takes CPU from the server measured next.
  */
-async function untilIdle(pid) {
-  const deadline = performance.now() + 10_000;
-  let last = serverStats(pid).cpuMs;
+async function untilQuiet(maxMs) {
+  const deadline = performance.now() + maxMs;
+  const othersBusyMs = () => {
+    const own = process.cpuUsage();
+    return machineBusyMs() - (own.user + own.system) / 1000;
+  };
+  let last = othersBusyMs();
   do {
     await sleep(250);
-    const now = serverStats(pid).cpuMs;
+    const now = othersBusyMs();
     if (now - last < 12.5) return;
     last = now;
   } while (performance.now() < deadline);

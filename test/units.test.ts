@@ -84,6 +84,15 @@ describe('utf8Length', () => {
   it.each(['', 'abc', 'żółw', '中文', '😀x', 'a\u0000b', '\ud800'])('counts %j as TextEncoder does', (text) => {
     expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
   });
+
+  it.each([
+    ['an emoji across a 64 KiB boundary', 'x'.repeat(65_535) + '😀' + 'é'.repeat(40_000)],
+    ['100 KB of two-byte characters', 'é'.repeat(50_000)],
+    ['lone surrogates past 64 KiB', '\ud800'.repeat(30_000)],
+    ['a megabyte of ASCII', 'x'.repeat(1 << 20)],
+  ])('counts %s as TextEncoder does', (_, text) => {
+    expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
+  });
 });
 
 describe('parseConfiguration', () => {

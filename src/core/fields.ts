@@ -75,17 +75,20 @@ export function tagProblem(tag: string): Problem | null {
   return null;
 }
 
-/** Bytes of `text` as UTF-8 (what a frame or a hibernation tag holds), as TextEncoder counts them, without encoding it. */
+const encoder = new TextEncoder();
+const scratch = new Uint8Array(64 * 1024);
+
+/**
+ * Bytes of `text` as UTF-8 (what a frame or a hibernation tag holds), as TextEncoder counts them (a lone surrogate
+ * becomes U+FFFD). Encoded natively into a reused buffer, a piece at a time: a JavaScript loop over the characters
+ * took 163 µs of every 16 KB push in a profile of tag pushes.
+ */
 export function utf8Length(text: string): number {
   let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if ((unit & 0xfc00) === 0xd800 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4;
-      i++;
-    } else bytes += 3; // a lone surrogate becomes U+FFFD
+  for (let rest = text; rest.length > 0; ) {
+    const { read, written } = encoder.encodeInto(rest, scratch);
+    bytes += written;
+    rest = rest.slice(read);
   }
   return bytes;
 }
