@@ -91,6 +91,9 @@ export const SPENT_TOKENS_FLUSH_MS = 10;
 export const MAX_CACHED_TENANTS = 10_000;
 /** Durable Object ids a Worker isolate keeps by name, so a request does not hash its tenant's name again. */
 export const MAX_CACHED_OBJECT_IDS = 10_000;
+/** Webhook signing keys an isolate keeps imported, and for how long (a rotated-out secret drops out). */
+export const MAX_CACHED_SIGNING_KEYS = 64;
+export const SIGNING_KEY_CACHE_MS = 10 * 60_000;
 export const TENANT_CACHE_MS = 60_000;
 /** The tenant directory is split over this many objects by a hash of the name, so no one object carries every lookup. */
 export const DIRECTORY_PARTS = 16;

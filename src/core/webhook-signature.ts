@@ -1,3 +1,6 @@
+import { MAX_CACHED_SIGNING_KEYS, SIGNING_KEY_CACHE_MS } from './limits';
+import { TtlCache } from './ttl-cache';
+
 /**
  * The Standard Webhooks signature (https://www.standardwebhooks.com/): `v1,` and the base64 HMAC-SHA256 of
  * `id.timestamp.body`, keyed with the bytes of a `whsec_` secret. Computed with WebCrypto: the `standardwebhooks`
@@ -5,13 +8,20 @@
  * (a batch of 60 events is ~15 KB to hash). The package still verifies every signature in the tests and the SDK.
  */
 export async function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', secretBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${messageId}.${timestampSeconds}.${body}`));
+  const mac = await crypto.subtle.sign('HMAC', await signingKey(secret), encoder.encode(`${messageId}.${timestampSeconds}.${body}`));
   return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
 const SECRET_PREFIX = 'whsec_';
 const encoder = new TextEncoder();
+/** Imported keys by secret: each WebCrypto call lets queued requests run first, delaying the POST under a burst. */
+const keys = new TtlCache<string, Promise<CryptoKey>>(MAX_CACHED_SIGNING_KEYS, SIGNING_KEY_CACHE_MS);
+
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (key === undefined) keys.set(secret, (key = crypto.subtle.importKey('raw', secretBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])));
+  return key;
+}
 
 function secretBytes(secret: string): Uint8Array {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
