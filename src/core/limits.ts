@@ -89,7 +89,7 @@ export const LAYOUT_CACHE_MS = 60_000;
 export const SPENT_TOKENS_FLUSH_MS = 10;
 /** Tenant names a Worker isolate remembers as existing (so it asks the tenant directory once a minute at most). */
 export const MAX_CACHED_TENANTS = 10_000;
-/** Durable Object ids a Worker isolate keeps by name, so a request does not hash its tenant's name again. */
+/** Durable Object ids an isolate (the Worker's, or an object's calling other shards) keeps by name, so it hashes each name once. */
 export const MAX_CACHED_OBJECT_IDS = 10_000;
 /** Webhook signing keys an isolate keeps imported, and for how long (a rotated-out secret drops out). */
 export const MAX_CACHED_SIGNING_KEYS = 64;

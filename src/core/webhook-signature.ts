@@ -1,5 +1,6 @@
 import { MAX_CACHED_SIGNING_KEYS, SIGNING_KEY_CACHE_MS } from './limits';
 import { TtlCache } from './ttl-cache';
+import { decodeBase64, encodeBase64 } from './validation';
 
 /**
  * The Standard Webhooks signature (https://www.standardwebhooks.com/): `v1,` and the base64 HMAC-SHA256 of
@@ -9,7 +10,7 @@ import { TtlCache } from './ttl-cache';
  */
 export async function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): Promise<string> {
   const mac = await crypto.subtle.sign('HMAC', await signingKey(secret), encoder.encode(`${messageId}.${timestampSeconds}.${body}`));
-  return `v1,${toBase64(new Uint8Array(mac))}`;
+  return `v1,${encodeBase64(new Uint8Array(mac))}`;
 }
 
 const SECRET_PREFIX = 'whsec_';
@@ -24,12 +25,7 @@ function signingKey(secret: string): Promise<CryptoKey> {
 }
 
 function secretBytes(secret: string): Uint8Array {
-  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-  return Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
+  const bytes = decodeBase64(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret);
+  if (bytes === null) throw new Error('a webhook secret is not whsec_ and base64');
+  return bytes;
 }

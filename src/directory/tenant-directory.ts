@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { DIRECTORY_PARTS } from '../core/limits';
 import { shardOf } from '../core/shards';
+import { stubByName } from '../core/object-ids';
 
 /**
  * One part of the tenant directory: the names of the tenants that exist, each with the `createdAt` of its record.
@@ -34,5 +35,5 @@ export class TenantDirectory extends DurableObject<Env> {
 
 /** The directory part that holds `tenant`. */
 export function directoryFor(env: Env, tenant: string): DurableObjectStub<TenantDirectory> {
-  return env.TENANT_DIRECTORY.get(env.TENANT_DIRECTORY.idFromName(`part-${shardOf(tenant, DIRECTORY_PARTS)}`));
+  return stubByName(env.TENANT_DIRECTORY, `part-${shardOf(tenant, DIRECTORY_PARTS)}`);
 }

@@ -1,3 +1,4 @@
+import { stubByName } from '../core/object-ids';
 import { shardObjectName } from '../core/shards';
 import type { TenantHub } from './tenant-hub';
 
@@ -32,7 +33,7 @@ export class ShardCalls {
 
   async one<T>(tenant: string, shard: number, call: (hub: ShardApi, shard: number) => T | Promise<T>): Promise<Awaited<T>> {
     if (shard === this.selfShard()) return await call(this.self, shard);
-    const stub = this.namespace.get(this.namespace.idFromName(shardObjectName(tenant, shard))) as unknown as ShardApi;
+    const stub = stubByName(this.namespace, shardObjectName(tenant, shard)) as unknown as ShardApi;
     return await call(stub, shard);
   }
 

@@ -250,7 +250,7 @@ export class Sockets extends SocketIndex {
 function utf8LengthOver(text: string, max: number): boolean {
   if (text.length > max) return true;
   if (text.length * 3 <= max) return false;
-  return new TextEncoder().encode(text).byteLength > max;
+  return utf8Length(text) > max;
 }
 
 function recount(estimate: Estimate, now: number, count: () => number): number {

@@ -5,9 +5,8 @@ import type { Config } from '../core/config';
 import { ApiError, errorResponse, unwrap } from '../core/errors';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKey, pushFingerprint } from '../core/idempotency-key';
 import { socketIdProblem } from '../core/fields';
-import { MAX_CACHED_OBJECT_IDS } from '../core/limits';
+import { stubByName } from '../core/object-ids';
 import { bearerToken } from '../core/tokens';
-import { TtlCache } from '../core/ttl-cache';
 import {
   isValidTenantName,
   parseConfiguration,
@@ -47,21 +46,8 @@ export interface RouteContext {
 
 type AppRouter = RouterType<IRequest, [RouteContext], Response>;
 
-/**
- * Object ids by name, per namespace: `idFromName` hashes the name on every call (5-10 µs of a connect's CPU in a
- * profile), and an id never changes for its name.
- */
-const objectIds = new WeakMap<DurableObjectNamespace<TenantHub>, TtlCache<string, DurableObjectId>>();
-
 /** The tenant's shard-0 object, or the object named `name`. */
-export const hub = (ctx: Pick<RouteContext, 'env' | 'tenant'>, name = ctx.tenant): DurableObjectStub<TenantHub> => {
-  const namespace = ctx.env.TENANT_HUB;
-  let ids = objectIds.get(namespace);
-  if (ids === undefined) objectIds.set(namespace, (ids = new TtlCache(MAX_CACHED_OBJECT_IDS, Number.POSITIVE_INFINITY)));
-  let id = ids.get(name);
-  if (id === undefined) ids.set(name, (id = namespace.idFromName(name)));
-  return namespace.get(id);
-};
+export const hub = (ctx: Pick<RouteContext, 'env' | 'tenant'>, name = ctx.tenant): DurableObjectStub<TenantHub> => stubByName(ctx.env.TENANT_HUB, name);
 
 const serviceInfo = (tenant: string | null): Response => json({ name: SERVICE_NAME, version: SERVICE_VERSION, tenant });
 

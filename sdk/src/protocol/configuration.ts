@@ -1,9 +1,8 @@
 // ---- Configuration ----
 
 /** `custom`: the security token on every call. `none`: connect and push need no token. `jwt`: end users' own tokens. */
-export type AccessControl = 'custom' | 'none' | 'jwt';
-
-export const ACCESS_CONTROL_MODES: readonly AccessControl[] = ['custom', 'none', 'jwt'];
+export const ACCESS_CONTROL_MODES = ['custom', 'none', 'jwt'] as const;
+export type AccessControl = (typeof ACCESS_CONTROL_MODES)[number];
 
 /** Who may read (connect) and write (push) in `jwt` mode: `*`, `user:<sub>` or `group:<name>` entries. */
 export interface AccessPolicy {
@@ -72,9 +71,8 @@ export interface TenantLimits {
  * How a tenant's pushes are recorded for resume. `auto` records while mws.v2 sockets are connected, and for
  * `maxAgeSeconds` after the last one left (a tenant with only raw sockets stores nothing); `always` records every push.
  */
-export type HistoryMode = 'auto' | 'always';
-
-export const HISTORY_MODES: readonly HistoryMode[] = ['auto', 'always'];
+export const HISTORY_MODES = ['auto', 'always'] as const;
+export type HistoryMode = (typeof HISTORY_MODES)[number];
 
 /** `history` of `GET`/`PUT /v1/configuration`: kept for `maxAgeSeconds`, at most `maxMessages` per shard. */
 export interface HistorySettings {
@@ -84,9 +82,8 @@ export interface HistorySettings {
 }
 
 /** What the service does with text frames clients send: nothing (raw mode, the default), or `socket.message` webhooks. */
-export type ClientMessages = 'ignore' | 'webhook';
-
-export const CLIENT_MESSAGES_MODES: readonly ClientMessages[] = ['ignore', 'webhook'];
+export const CLIENT_MESSAGES_MODES = ['ignore', 'webhook'] as const;
+export type ClientMessages = (typeof CLIENT_MESSAGES_MODES)[number];
 
 /** `200` answer of `GET` and `PUT /v1/configuration`. */
 export interface ConfigurationView {
