@@ -68,11 +68,14 @@ describe('resume end to end (SDK against npm start)', () => {
     await until(() => opens.length === 1, 10_000, () => 'the first open');
     const killAt = new Set<number>();
     while (killAt.size < KILLS) killAt.add(1 + Math.floor(Math.random() * (MESSAGES - 2)));
+    let kills = 0;
     for (let i = 0; i < MESSAGES; i++) {
       if (killAt.has(i)) {
-        // Each kill cuts a live connection: pushes go on while the client is away and reconnecting.
-        await until(() => client.state === 'open', 10_000, () => 'the client to be open again');
+        // Each kill cuts a live connection, one that said hello (the socket opens before its hello arrives): pushes
+        // go on while the client is away and reconnecting.
+        await until(() => client.state === 'open' && opens.length === kills + 1, 10_000, () => 'the client to be open again');
         killTcp();
+        kills++;
       }
       await backend.push(`m${i}`, { tags: ['feed'] });
     }
