@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WEBHOOK_RETRY_DELAYS_MS } from '../src/core/limits';
+import { WEBHOOK_RETRY_DELAYS_MS, WEBHOOK_RUN_INTERVAL_MS } from '../src/core/limits';
 import { api, connectSocket, hubStub, newTenant, push, type TestTenant } from './helpers';
 import { createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
@@ -44,6 +44,20 @@ describe('webhook delivery', () => {
     await receiver.waitFor((events) => events.length === 121);
     expect(receiver.posts.map((p) => p.payload.events.length)).toEqual([1, 100, 20]);
     expect(receiver.posts[1]!.payload.events.map((e) => (e.data as { id: string }).id)).toEqual(Array.from({ length: 100 }, (_, i) => `s${i}`));
+  });
+
+  it('sends a burst of connects in a few POSTs, delivery runs starting at least 100 ms apart', async () => {
+    const tenant = await newTenant();
+    const receiver = new TestReceiver();
+    await createWebhook(tenant, receiver, ['socket.connected']);
+    const started = Date.now();
+    for (let i = 0; i < 40; i++) await connectSocket(tenant, { id: `s${i}` });
+    const elapsed = Date.now() - started;
+    const events = await receiver.waitFor((received) => received.length === 40);
+    expect(events.map((e) => (e.data as { id: string }).id)).toEqual(Array.from({ length: 40 }, (_, i) => `s${i}`));
+    expect(receiver.posts.length).toBeLessThanOrEqual(Math.ceil(elapsed / WEBHOOK_RUN_INTERVAL_MS) + 2);
+    const arrivals = receiver.posts.map((post) => post.receivedAt);
+    for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(WEBHOOK_RUN_INTERVAL_MS / 2);
   });
 
   it('retries a failed batch unchanged, with the same webhook-id, after an exponential backoff', async () => {
@@ -186,9 +200,8 @@ describe('webhook delivery', () => {
     for (let i = 0; i < 5; i++) sockets.push(await connectSocket(tenant, { id: `s${i}`, tags: ['all'] }));
     expect((await push(tenant, 'still flowing', { tags: ['all'] })).body.sent).toBe(5);
     for (const socket of sockets) expect(await socket.nextMessage()).toBe('still flowing');
+    await expect.poll(async () => (await api('GET', `${tenant.base}/v1/webhooks/${id}/deliveries`, { token: tenant.token })).body.backlog).toBe(5);
     expect(receiver.posts).toHaveLength(1);
-    const pending = await api('GET', `${tenant.base}/v1/webhooks/${id}/deliveries`, { token: tenant.token });
-    expect(pending.body.backlog).toBe(5);
     held.open();
     await receiver.waitFor((events) => events.length === 5);
   });

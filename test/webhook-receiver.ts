@@ -9,6 +9,7 @@ export interface ReceivedPost {
   body: string;
   payload: WebhookPayload;
   redirect: string | undefined;
+  receivedAt: number;
 }
 
 type Answer = Response | Promise<Response> | 'hang';
@@ -52,7 +53,7 @@ export class TestReceiver {
 
   async handle(request: Request): Promise<Response> {
     const body = await request.text();
-    const post: ReceivedPost = { headers: Object.fromEntries(request.headers), body, payload: JSON.parse(body) as WebhookPayload, redirect: request.redirect };
+    const post: ReceivedPost = { headers: Object.fromEntries(request.headers), body, payload: JSON.parse(body) as WebhookPayload, redirect: request.redirect, receivedAt: Date.now() };
     this.posts.push(post);
     const answer = this.answer(post);
     if (answer === 'hang') return new Promise<Response>(() => undefined);

@@ -83,10 +83,11 @@ export const PREVIOUS_LAYOUT_RECHECK_MS = 10 * 60_000;
 export const MAX_CACHED_LAYOUTS = 10_000;
 export const LAYOUT_CACHE_MS = 60_000;
 /**
- * How long spent connect tokens wait in memory before their rows are marked spent, in one batch. A token is refused again
- * at once (memory); only a restart within this window could let it connect once more.
+ * How long writes that need not hold a reply wait in memory, to be written in one batch: spent connect tokens (a token
+ * is refused again at once, from memory; only a restart within this window could let it connect once more) and
+ * webhook events (a restart within it loses them).
  */
-export const SPENT_TOKENS_FLUSH_MS = 10;
+export const WRITE_BEHIND_MS = 10;
 /** Tenant names a Worker isolate remembers as existing (so it asks the tenant directory once a minute at most). */
 export const MAX_CACHED_TENANTS = 10_000;
 /** Durable Object ids an isolate (the Worker's, or an object's calling other shards) keeps by name, so it hashes each name once. */
@@ -150,10 +151,15 @@ export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 256;
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** The most of a receiver's answer kept with a delivery, in characters. */
 export const WEBHOOK_RESPONSE_EXCERPT_CHARS = 256;
-/** Events in one POST: deliveries batch what queued up while the previous POST was in flight. */
+/** Events in one POST: a delivery run sends what queued up since the run before. */
 export const MAX_WEBHOOK_BATCH_EVENTS = 100;
 export const MAX_WEBHOOK_BATCH_BYTES = 256 * 1024;
-/** Consecutive POSTs per webhook in one run of the object's alarm; the next run follows at once. */
+/**
+ * Delivery runs of one object start at least this far apart: an idle object delivers a new event at once, a busy one
+ * gathers a burst's events into a few POSTs instead of spending its thread on one POST per handful of connects.
+ */
+export const WEBHOOK_RUN_INTERVAL_MS = 100;
+/** Consecutive POSTs per webhook in one delivery run; what is left waits for the next run. */
 export const WEBHOOK_BATCHES_PER_RUN = 20;
 /**
  * Waits before the 1st, 2nd, ... retry of a failed delivery (each +-20% jitter); the last repeats.

@@ -10,6 +10,13 @@ export function randomToken(prefix = ''): string {
   return prefix + base64url.encode(bytes);
 }
 
+/** A unique id that needs no secrecy: `prefix` + `bytes` random bytes, hex (webhook, batch and event ids). */
+export function randomHexId(prefix: string, bytes: number): string {
+  let id = prefix;
+  for (const byte of crypto.getRandomValues(new Uint8Array(bytes))) id += HEX[byte];
+  return id;
+}
+
 /** SHA-256 of a token, hex. Tokens are stored only in this form. */
 export async function hashToken(token: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(token)));

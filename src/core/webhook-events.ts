@@ -16,13 +16,11 @@ export type {
   WebhookPayload,
 } from '../../sdk/src/protocol';
 import type { WebhookEvent } from '../../sdk/src/protocol';
+import { randomHexId } from './tokens';
 
 /** Builds an event with a fresh id. */
 export function webhookEvent<E extends WebhookEvent>(type: E['type'], data: E['data'], at: number): E {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  let id = 'evt_';
-  for (const byte of bytes) id += byte.toString(16).padStart(2, '0');
-  return { id, type, timestamp: new Date(at).toISOString(), data } as E;
+  return { id: randomHexId('evt_', 12), type, timestamp: new Date(at).toISOString(), data } as E;
 }
 
 /** The body of a delivery, built from events already serialized, so a retry sends the same bytes. */

@@ -1,4 +1,5 @@
 import type { WebhookEventType, WebhookView } from '../../sdk/src/protocol';
+import { randomHexId } from './tokens';
 
 export type { WebhookView };
 
@@ -43,10 +44,7 @@ export function newWebhookSecret(): string {
 }
 
 export function newWebhookId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(9));
-  let id = 'whk_';
-  for (const byte of bytes) id += byte.toString(16).padStart(2, '0');
-  return id;
+  return randomHexId('whk_', 9);
 }
 
 /** Which event types any enabled webhook wants, and which webhooks want each. */

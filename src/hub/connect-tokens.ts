@@ -1,11 +1,12 @@
 import { ApiError } from '../core/errors';
 import { looksLikeJwt, verifyConnectToken } from '../core/jwt';
-import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET, SPENT_TOKENS_FLUSH_MS } from '../core/limits';
+import { JWT_CLOCK_TOLERANCE_SECONDS, MAX_REMEMBERED_RESERVATIONS, MAX_TAGS_PER_SOCKET } from '../core/limits';
 import { idForShard, shardOf, tokenSecret } from '../core/shards';
 import { hashToken } from '../core/tokens';
 import { socketIdProblem, tagProblem } from '../core/fields';
 import type { Placement } from './tenant-store';
 import { execWhereIn } from './sql-batches';
+import type { WriteBehind } from './write-behind';
 
 /** What an opaque connect token grants: one socket id with its tags, until it expires. */
 export interface Grant {
@@ -28,9 +29,8 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
  * restart; memory holds the tokens issued in this life of the object, so most connects need neither a hash nor a
  * storage read. A redeemed token is marked in memory at once (synchronously, so two connects with one token cannot
- * both win) and its row is marked spent in a batched flush SPENT_TOKENS_FLUSH_MS later, so the 101 never waits for a
- * storage write and a burst of connects costs one write (a write holds every response of its event until it is durable:
- * https://developers.cloudflare.com/durable-objects/reference/in-memory-state/). The flush marks rows by rowid rather
+ * both win) and its row is marked spent in the next write-behind batch (WriteBehind), so the 101 never waits for a storage
+ * write and a burst of connects costs one write. The flush marks rows by rowid rather
  * than deleting them by hash: rows reserved together sit on the same few pages, while their hashes are spread over the
  * whole index (in a micro-benchmark on workerd, deleting by hash cost 21-27 µs a token, marking by rowid 7-10 µs);
  * the sweep deletes rows once they expire, spent or not.
@@ -46,7 +46,10 @@ export class ConnectTokens {
   /** Counts erasures, so a flush that started before one does not write after it. */
   private generation = 0;
 
-  constructor(private readonly storage: DurableObjectStorage) {}
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly later: WriteBehind,
+  ) {}
 
   /** Stores a reservation; false when the object was erased meanwhile (its tenant is gone). */
   async reserve(token: string, grant: Grant, expiresAt: number): Promise<boolean> {
@@ -109,7 +112,7 @@ export class ConnectTokens {
       reservation = this.stored(tokenHash);
     }
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) setTimeout(() => this.flush(), SPENT_TOKENS_FLUSH_MS);
+    if (this.redeemed.size === 0) this.later.schedule(this.flush);
     this.redeemed.set(token, reservation.row);
     return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
@@ -161,7 +164,7 @@ export class ConnectTokens {
     return row === undefined ? null : { row: row.row, id: row.socket_id, tags: JSON.parse(row.tags) as string[], expiresAt: row.expires_at, user: row.user };
   }
 
-  private flush(): void {
+  private readonly flush = (): void => {
     const spent = [...this.redeemed];
     if (spent.length === 0) return;
     try {
@@ -172,5 +175,5 @@ export class ConnectTokens {
       // The marks stay in memory, so the tokens stay spent; the sweep removes the rows once they expire.
       console.error('could not mark redeemed reservations spent', String(err));
     }
-  }
+  };
 }

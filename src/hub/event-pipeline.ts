@@ -1,5 +1,6 @@
 import type { DeliveryList } from '../../sdk/src/protocol';
 import type { Config } from '../core/config';
+import { WEBHOOK_RUN_INTERVAL_MS } from '../core/limits';
 import type { TenantRecord } from '../core/tenant-record';
 import { Outbox } from './outbox';
 import { outboxHandlers } from './outbox-targets';
@@ -8,11 +9,12 @@ import type { ShardCalls } from './shard-calls';
 import { SocketEvents, TAG_REPORTS_TARGET } from './socket-events';
 import type { TenantStore } from './tenant-store';
 import { Webhooks, type WebhookCommand } from './webhooks';
+import type { WriteBehind } from './write-behind';
 
 /**
  * Everything webhooks need in one object, wired once: socket events (SocketEvents) into the durable Outbox, tag
- * occupancy across shards (TagOccupancy), and webhook management (Webhooks). Delivery runs from the object's alarm;
- * `wake` asks for it.
+ * occupancy across shards (TagOccupancy), and webhook management (Webhooks). Delivery runs from the object's alarm,
+ * runs at least WEBHOOK_RUN_INTERVAL_MS apart; `wake` asks for one.
  */
 export class EventPipeline {
   /** Hears sockets come, go and talk; hand it to Sockets. */
@@ -20,17 +22,20 @@ export class EventPipeline {
   private readonly outbox: Outbox;
   private readonly occupancy: TagOccupancy;
   private readonly webhooks: Webhooks;
+  /** When the last delivery run began (0: none in this life of the object). */
+  private lastRunAt = 0;
 
   constructor(
     ctx: DurableObjectState,
     private readonly store: TenantStore,
     shards: ShardCalls,
     config: Config,
+    later: WriteBehind,
     wake: (at: number) => void,
   ) {
     this.outbox = new Outbox(ctx.storage, outboxHandlers(store, shards, config));
     this.occupancy = new TagOccupancy(ctx.storage);
-    this.events = new SocketEvents(ctx, () => store.eventSettings(), this.outbox, this.occupancy, () => wake(Date.now()));
+    this.events = new SocketEvents(ctx, () => store.eventSettings(), this.outbox, this.occupancy, later, () => wake(this.lastRunAt + WEBHOOK_RUN_INTERVAL_MS));
     this.webhooks = new Webhooks(store, shards);
   }
 
@@ -55,13 +60,14 @@ export class EventPipeline {
 
   /** When the outbox next has something to deliver, or null. */
   nextDueAt(): number | null {
-    return this.outbox.nextDueAt();
+    return this.paced(this.outbox.nextDueAt());
   }
 
-  /** Delivers what is due; never throws. Returns when to come back. */
+  /** Delivers what was due when it began; never throws. Returns when to come back. */
   async deliverDue(now: number, where: string): Promise<number | null> {
+    this.lastRunAt = now;
     try {
-      return await this.outbox.deliverDue(now);
+      return this.paced(await this.outbox.deliverDue(now));
     } catch (err) {
       console.error(`webhook delivery failed (${where})`, err instanceof Error ? (err.stack ?? err.message) : String(err));
       return Date.now() + 5_000;
@@ -80,6 +86,11 @@ export class EventPipeline {
   /** Reports the sockets a restart dropped; see SocketEvents.reconcile. */
   reconcile(): void {
     this.events.reconcile();
+  }
+
+  /** Not before WEBHOOK_RUN_INTERVAL_MS after the last delivery run began. */
+  private paced(dueAt: number | null): number | null {
+    return dueAt === null ? null : Math.max(dueAt, this.lastRunAt + WEBHOOK_RUN_INTERVAL_MS);
   }
 
   /** The object's storage is being erased: forget what memory holds; tables come back only with a tenant. */

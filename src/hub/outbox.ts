@@ -1,6 +1,8 @@
 import type { Delivery } from '../../sdk/src/protocol';
 import { batchSize, disableAt, retryDelayMs, type Attempt } from '../core/webhook-delivery';
 import { MAX_WEBHOOK_BACKLOG_EVENTS, MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_BATCHES_PER_RUN, WEBHOOK_DELIVERIES_KEPT } from '../core/limits';
+import { utf8Length } from '../core/fields';
+import { randomHexId } from '../core/tokens';
 import { insertRows } from './sql-batches';
 
 /** One queued event of a target, in the order it was queued. */
@@ -86,10 +88,15 @@ export class Outbox {
     return this.sql().exec<{ at: number | null }>('SELECT MIN(next_attempt_at) AS at FROM outbox_targets').one().at;
   }
 
-  /** Delivers what is due at `now`, every target in parallel; returns when the next delivery is due. */
+  /**
+   * Delivers what is due at `now` and was queued by then, every target in parallel; returns when the next delivery is
+   * due. Events queued meanwhile wait for the next run, so a burst goes out in full batches.
+   */
   async deliverDue(now: number): Promise<number | null> {
-    const due = this.sql().exec<{ target: string }>('SELECT target FROM outbox_targets WHERE next_attempt_at <= ?', now).toArray();
-    await Promise.all(due.map(({ target }) => this.drain(target)));
+    const sql = this.sql();
+    const due = sql.exec<{ target: string }>('SELECT target FROM outbox_targets WHERE next_attempt_at <= ?', now).toArray();
+    const last = sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM outbox').one().seq ?? 0;
+    await Promise.all(due.map(({ target }) => this.drain(target, last)));
     return this.nextDueAt();
   }
 
@@ -137,14 +144,14 @@ export class Outbox {
     this.generation++;
   }
 
-  /** Sends batch after batch to one target until it is empty, fails, or had its share of this run. */
-  private async drain(target: string): Promise<void> {
+  /** Sends batch after batch to one target until it has nothing queued up to `last`, fails, or had its share of this run. */
+  private async drain(target: string, last: number): Promise<void> {
     if (this.draining.has(target)) return;
     this.draining.add(target);
     const generation = this.generation;
     try {
       for (let i = 0; i < WEBHOOK_BATCHES_PER_RUN; i++) {
-        const batch = this.headBatch(target);
+        const batch = this.headBatch(target, last);
         if (batch === null) return;
         const attempt = await this.handlers.send(batch);
         if (generation !== this.generation || !this.settle(batch, attempt)) return;
@@ -154,8 +161,11 @@ export class Outbox {
     }
   }
 
-  /** The batch at the head of a target's queue: the one already sent, if any, else a new one of what waits. */
-  private headBatch(target: string): Batch | null {
+  /**
+   * The batch at the head of a target's queue: the one already sent, if any, else a new one of what waits (queued up
+   * to `last`).
+   */
+  private headBatch(target: string, last: number): Batch | null {
     const sql = this.sql();
     const state = sql.exec<{ attempts: number }>('SELECT attempts FROM outbox_targets WHERE target = ?', target).toArray()[0];
     const rows = sql
@@ -165,14 +175,15 @@ export class Outbox {
       sql.exec('DELETE FROM outbox_targets WHERE target = ?', target);
       return null;
     }
+    if ((rows[0] as (typeof rows)[number]).seq > last) return null;
     const head = rows[0] as (typeof rows)[number];
     if (head.message !== null) {
       const events = rows.filter((r) => r.message === head.message).map((r) => ({ seq: r.seq, json: r.event }));
       return { target, messageId: head.message, attempt: state.attempts + 1, events };
     }
-    const fresh = rows.filter((r) => r.message === null);
-    const take = fresh.slice(0, batchSize(fresh.map((r) => encoder.encode(r.event).byteLength)));
-    const messageId = newMessageId();
+    const fresh = rows.filter((r) => r.message === null && r.seq <= last);
+    const take = fresh.slice(0, batchSize(fresh.map((r) => utf8Length(r.event))));
+    const messageId = randomHexId('msg_', 12);
     sql.exec('UPDATE outbox SET message = ? WHERE target = ? AND seq BETWEEN ? AND ?', messageId, target, take[0]?.seq, take[take.length - 1]?.seq);
     return { target, messageId, attempt: 1, events: take.map((r) => ({ seq: r.seq, json: r.event })) };
   }
@@ -186,7 +197,9 @@ export class Outbox {
     // The target was dropped while the batch was in flight (webhook deleted or disabled).
     if (state === undefined) return false;
     if (attempt.ok) {
-      const removed = sql.exec('DELETE FROM outbox WHERE target = ? AND message = ?', batch.target, batch.messageId).rowsWritten;
+      const first = batch.events[0]?.seq;
+      const last = batch.events[batch.events.length - 1]?.seq;
+      const removed = sql.exec('DELETE FROM outbox WHERE target = ? AND seq BETWEEN ? AND ? AND message = ?', batch.target, first, last, batch.messageId).rowsWritten;
       this.backlog.set(batch.target, Math.max(0, this.backlogOf(batch.target) - removed));
       sql.exec('UPDATE outbox_targets SET attempts = 0, failing_since = NULL, next_attempt_at = 0 WHERE target = ?', batch.target);
       return true;
@@ -237,11 +250,3 @@ export class Outbox {
   }
 }
 
-const encoder = new TextEncoder();
-
-function newMessageId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  let id = 'msg_';
-  for (const byte of bytes) id += byte.toString(16).padStart(2, '0');
-  return id;
-}

@@ -6,6 +6,7 @@ import type { Outbox } from './outbox';
 import { LocalTagCounts, type TagChange, type TagOccupancy } from './presence';
 import type { SocketListener, SocketSnapshot } from './sockets';
 import { insertRows } from './sql-batches';
+import type { WriteBehind } from './write-behind';
 
 /** The outbox target through which shard k > 0 reports its tag changes to shard 0. */
 export const TAG_REPORTS_TARGET = '#tag-reports';
@@ -26,8 +27,8 @@ const RESTART_CLOSE_CODE = 1006;
 
 /**
  * Turns sockets coming, going and talking into webhook events, queued in the outbox. The connect path only appends
- * to memory: the outbox write happens in a task of its own just after (as connect-tokens.ts flushes), so a 101 never
- * waits for storage. While anything listens for departures, a table of live sockets lets a restarted object report
+ * to memory: the outbox write happens in the next write-behind batch (WriteBehind, shared with spent connect tokens),
+ * so a 101 never waits for storage and a burst of connects pays for one commit. While anything listens for departures, a table of live sockets lets a restarted object report
  * the sockets the restart dropped (the runtime calls no close handler for them).
  */
 export class SocketEvents implements SocketListener {
@@ -40,6 +41,7 @@ export class SocketEvents implements SocketListener {
     private readonly settings: () => EventSettings | null,
     private readonly outbox: Outbox,
     private readonly occupancy: TagOccupancy,
+    private readonly later: WriteBehind,
     /** Called after events were queued: deliver them (wake the alarm now). */
     private readonly queued: () => void,
   ) {
@@ -143,12 +145,12 @@ export class SocketEvents implements SocketListener {
   }
 
   private push(item: Pending): void {
-    if (this.pending.length === 0) setTimeout(() => this.flush(), 0);
+    if (this.pending.length === 0) this.later.schedule(this.flush);
     this.pending.push(item);
   }
 
   /** Writes what piled up since the last flush in one transaction, then wakes the outbox. */
-  private flush(): void {
+  private readonly flush = (): void => {
     const items = this.pending;
     this.pending = [];
     const settings = this.settings();
@@ -175,7 +177,7 @@ export class SocketEvents implements SocketListener {
       return;
     }
     this.queued();
-  }
+  };
 
   private tagEvents(subs: Subscriptions, changes: readonly TagChange[], perTarget: Map<string, string[]>): void {
     for (const change of changes) {

@@ -18,6 +18,7 @@ import { ShardDelivery } from './shard-delivery';
 import { Sockets, type SocketInfo } from './sockets';
 import { TenantStore } from './tenant-store';
 import { upgrade, type UpgradeParts } from './upgrade';
+import { WriteBehind } from './write-behind';
 
 /**
  * What every object of a tenant does, shard 0 included: the wiring of its parts, the Shard API that shard 0 calls on
@@ -44,9 +45,10 @@ export abstract class TenantShard extends DurableObject<Env> {
     this.shards = new ShardCalls(this, env.TENANT_HUB, () => this.store.placement()?.shard ?? 0);
     this.store = new TenantStore(ctx.storage, this.shards, this.config.connectTokenTtlMs, () => this.pipeline.settingsChanged());
     this.alarms = new AlarmSchedule(ctx.storage, () => this.store.placement() !== null);
-    this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, (at) => this.wakeBy(at));
+    const later = new WriteBehind();
+    this.pipeline = new EventPipeline(ctx, this.store, this.shards, this.config, later, (at) => this.wakeBy(at));
     this.sockets = new Sockets(ctx, () => this.where(), this.pipeline.events);
-    this.connectTokens = new ConnectTokens(ctx.storage);
+    this.connectTokens = new ConnectTokens(ctx.storage, later);
     // History ages out on the alarm even when no socket keeps it running.
     this.delivery = new ShardDelivery(ctx.storage, this.sockets, this.store, this.config.keepaliveIntervalMs, () => this.where(), () => void this.ensureAlarm());
     this.keys = new IdempotencyKeys(ctx.storage);
