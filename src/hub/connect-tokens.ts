@@ -29,11 +29,11 @@ export type SpendElsewhere = (jti: string, socketId: string, until: number) => P
  * The connect tokens one object has issued and redeemed. Storage holds SHA-256 hashes only and is the truth after a
  * restart; memory holds the tokens issued in this life of the object, so most connects need neither a hash nor a
  * storage read. A redeemed token is marked in memory at once (synchronously, so two connects with one token cannot
- * both win) and its row is marked spent in the next write-behind batch (WriteBehind), so the 101 never waits for a storage
- * write and a burst of connects costs one write. The flush marks rows by rowid rather
- * than deleting them by hash: rows reserved together sit on the same few pages, while their hashes are spread over the
- * whole index (in a micro-benchmark on workerd, deleting by hash cost 21-27 µs a token, marking by rowid 7-10 µs);
- * the sweep deletes rows once they expire, spent or not.
+ * both win) and its row is marked spent in the next write-behind batch (WriteBehind), so the 101 never waits for a
+ * storage write and a burst of connects costs one write; marks a failed flush left in memory go with the next one.
+ * The flush marks rows by rowid rather than deleting them by hash: rows reserved together sit on the same few pages,
+ * while their hashes are spread over the whole index (in a micro-benchmark on workerd, deleting by hash cost 21-27 µs
+ * a token, marking by rowid 7-10 µs); the sweep deletes rows once they expire, spent or not.
  * Backend-minted JWTs are made single-use by recording their `jti` until they can no longer verify.
  * The tables are created on first use, which only an object with a tenant reaches: an object without one stores nothing.
  */
@@ -112,8 +112,8 @@ export class ConnectTokens {
       reservation = this.stored(tokenHash);
     }
     if (reservation === null || reservation.expiresAt <= Date.now()) return null;
-    if (this.redeemed.size === 0) this.later.schedule(this.flush);
     this.redeemed.set(token, reservation.row);
+    this.later.schedule(this.flush);
     return { id: reservation.id, tags: reservation.tags, user: reservation.user };
   }
 

@@ -175,8 +175,8 @@ export class Outbox {
       sql.exec('DELETE FROM outbox_targets WHERE target = ?', target);
       return null;
     }
-    if ((rows[0] as (typeof rows)[number]).seq > last) return null;
     const head = rows[0] as (typeof rows)[number];
+    if (head.seq > last) return null;
     if (head.message !== null) {
       const events = rows.filter((r) => r.message === head.message).map((r) => ({ seq: r.seq, json: r.event }));
       return { target, messageId: head.message, attempt: state.attempts + 1, events };

@@ -28,8 +28,9 @@ const RESTART_CLOSE_CODE = 1006;
 /**
  * Turns sockets coming, going and talking into webhook events, queued in the outbox. The connect path only appends
  * to memory: the outbox write happens in the next write-behind batch (WriteBehind, shared with spent connect tokens),
- * so a 101 never waits for storage and a burst of connects pays for one commit. While anything listens for departures, a table of live sockets lets a restarted object report
- * the sockets the restart dropped (the runtime calls no close handler for them).
+ * so a 101 never waits for storage and a burst of connects pays for one commit. While anything listens for
+ * departures, a table of live sockets lets a restarted object report the sockets the restart dropped (the runtime
+ * calls no close handler for them).
  */
 export class SocketEvents implements SocketListener {
   private pending: Pending[] = [];
@@ -42,7 +43,7 @@ export class SocketEvents implements SocketListener {
     private readonly outbox: Outbox,
     private readonly occupancy: TagOccupancy,
     private readonly later: WriteBehind,
-    /** Called after events were queued: deliver them (wake the alarm now). */
+    /** Called after events were queued: deliver them in the next delivery run. */
     private readonly queued: () => void,
   ) {
     this.tagCounts = new LocalTagCounts(ctx);
@@ -145,7 +146,7 @@ export class SocketEvents implements SocketListener {
   }
 
   private push(item: Pending): void {
-    if (this.pending.length === 0) this.later.schedule(this.flush);
+    this.later.schedule(this.flush);
     this.pending.push(item);
   }
 

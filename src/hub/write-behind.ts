@@ -11,7 +11,7 @@ import { WRITE_BEHIND_MS } from '../core/limits';
 export class WriteBehind {
   private readonly due = new Set<() => void>();
 
-  /** Runs `write` in the next batch; each write handles its own failure. */
+  /** Runs `write` in the next batch, once however often it is asked; each write handles its own failure. */
   schedule(write: () => void): void {
     if (this.due.size === 0) setTimeout(() => this.run(), WRITE_BEHIND_MS);
     this.due.add(write);
