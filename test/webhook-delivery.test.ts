@@ -108,6 +108,28 @@ describe('webhook delivery', () => {
     expect(receiver.posts[1]!.headers['webhook-id']).toBe(receiver.posts[0]!.headers['webhook-id']);
   });
 
+  it('resends a batch an earlier version marked on its rows with the same webhook-id, then the events after it', async () => {
+    const tenant = await newTenant();
+    const receiver = new TestReceiver();
+    const { id } = await createWebhook(tenant, receiver, ['socket.connected']);
+    const event = (n: number) =>
+      JSON.stringify({ id: `evt_old${n}`, type: 'socket.connected', timestamp: '2026-11-30T12:00:00.000Z', data: { id: `old${n}`, tags: [], user: null, connectedAt: '2026-11-30T12:00:00.000Z' } });
+    await runInDurableObject(hubStub(tenant.name), async (_, state) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE outbox_targets');
+      sql.exec('CREATE TABLE outbox_targets (target TEXT PRIMARY KEY, next_attempt_at INTEGER NOT NULL, attempts INTEGER NOT NULL, failing_since INTEGER)');
+      sql.exec('INSERT INTO outbox_targets (target, next_attempt_at, attempts, failing_since) VALUES (?, 0, 1, ?)', id, Date.now());
+      for (const n of [0, 1, 2]) sql.exec('INSERT INTO outbox (target, event, message) VALUES (?, ?, ?)', id, event(n), n < 2 ? 'msg_legacy' : null);
+      await state.storage.setAlarm(Date.now());
+    });
+    await evictDurableObject(hubStub(tenant.name));
+    await runDurableObjectAlarm(hubStub(tenant.name));
+    await receiver.waitFor((received) => received.length === 3);
+    expect(receiver.posts[0]!.headers['webhook-id']).toBe('msg_legacy');
+    expect(receiver.posts.map((post) => post.payload.events.map((e) => e.id))).toEqual([['evt_old0', 'evt_old1'], ['evt_old2']]);
+    expect(receiver.posts[1]!.headers['webhook-id']).not.toBe('msg_legacy');
+  });
+
   it('disables a webhook that kept failing for a day, with the reason, and drops its backlog', async () => {
     const tenant = await newTenant();
     const receiver = new TestReceiver();

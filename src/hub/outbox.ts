@@ -56,7 +56,12 @@ export class Outbox {
       seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, event TEXT NOT NULL, message TEXT)`);
     sql.exec('CREATE INDEX IF NOT EXISTS outbox_by_target ON outbox (target, seq)');
     sql.exec(`CREATE TABLE IF NOT EXISTS outbox_targets (
-      target TEXT PRIMARY KEY, next_attempt_at INTEGER NOT NULL, attempts INTEGER NOT NULL, failing_since INTEGER)`);
+      target TEXT PRIMARY KEY, next_attempt_at INTEGER NOT NULL, attempts INTEGER NOT NULL, failing_since INTEGER,
+      batch_message TEXT, batch_last INTEGER)`);
+    // Tables of earlier versions marked a batch on its rows (outbox.message) instead.
+    const columns = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('outbox_targets')").toArray().map((c) => c.name));
+    if (!columns.has('batch_message')) sql.exec('ALTER TABLE outbox_targets ADD COLUMN batch_message TEXT');
+    if (!columns.has('batch_last')) sql.exec('ALTER TABLE outbox_targets ADD COLUMN batch_last INTEGER');
     sql.exec(`CREATE TABLE IF NOT EXISTS outbox_deliveries (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, message TEXT NOT NULL, attempted_at INTEGER NOT NULL,
       attempt INTEGER NOT NULL, events INTEGER NOT NULL, status INTEGER, latency_ms INTEGER NOT NULL, error TEXT, response TEXT)`);
@@ -163,11 +168,18 @@ export class Outbox {
 
   /**
    * The batch at the head of a target's queue: the one already sent, if any, else a new one of what waits (queued up
-   * to `last`).
+   * to `last`). A new batch's id and extent are written to the target's row before it is sent (one small row, not a
+   * mark on each event's row: rows that grow get their pages rewritten), so a retry, even after a restart, resends
+   * exactly the same batch.
    */
   private headBatch(target: string, last: number): Batch | null {
     const sql = this.sql();
-    const state = sql.exec<{ attempts: number }>('SELECT attempts FROM outbox_targets WHERE target = ?', target).toArray()[0];
+    const state = sql
+      .exec<{ attempts: number; batch_message: string | null; batch_last: number | null }>(
+        'SELECT attempts, batch_message, batch_last FROM outbox_targets WHERE target = ?',
+        target,
+      )
+      .toArray()[0];
     const rows = sql
       .exec<{ seq: number; event: string; message: string | null }>('SELECT seq, event, message FROM outbox WHERE target = ? ORDER BY seq LIMIT ?', target, MAX_WEBHOOK_BATCH_EVENTS)
       .toArray();
@@ -176,15 +188,19 @@ export class Outbox {
       return null;
     }
     const head = rows[0] as (typeof rows)[number];
+    const resend = (messageId: string, inBatch: (row: (typeof rows)[number]) => boolean): Batch => ({
+      target,
+      messageId,
+      attempt: state.attempts + 1,
+      events: rows.filter(inBatch).map((r) => ({ seq: r.seq, json: r.event })),
+    });
+    if (state.batch_message !== null && state.batch_last !== null) return resend(state.batch_message, (r) => r.seq <= (state.batch_last as number));
+    if (head.message !== null) return resend(head.message, (r) => r.message === head.message);
     if (head.seq > last) return null;
-    if (head.message !== null) {
-      const events = rows.filter((r) => r.message === head.message).map((r) => ({ seq: r.seq, json: r.event }));
-      return { target, messageId: head.message, attempt: state.attempts + 1, events };
-    }
-    const fresh = rows.filter((r) => r.message === null && r.seq <= last);
+    const fresh = rows.filter((r) => r.seq <= last);
     const take = fresh.slice(0, batchSize(fresh.map((r) => utf8Length(r.event))));
     const messageId = randomHexId('msg_', 12);
-    sql.exec('UPDATE outbox SET message = ? WHERE target = ? AND seq BETWEEN ? AND ?', messageId, target, take[0]?.seq, take[take.length - 1]?.seq);
+    sql.exec('UPDATE outbox_targets SET batch_message = ?, batch_last = ? WHERE target = ?', messageId, take[take.length - 1]?.seq, target);
     return { target, messageId, attempt: 1, events: take.map((r) => ({ seq: r.seq, json: r.event })) };
   }
 
@@ -199,9 +215,12 @@ export class Outbox {
     if (attempt.ok) {
       const first = batch.events[0]?.seq;
       const last = batch.events[batch.events.length - 1]?.seq;
-      const removed = sql.exec('DELETE FROM outbox WHERE target = ? AND seq BETWEEN ? AND ? AND message = ?', batch.target, first, last, batch.messageId).rowsWritten;
+      const removed = sql.exec('DELETE FROM outbox WHERE target = ? AND seq BETWEEN ? AND ?', batch.target, first, last).rowsWritten;
       this.backlog.set(batch.target, Math.max(0, this.backlogOf(batch.target) - removed));
-      sql.exec('UPDATE outbox_targets SET attempts = 0, failing_since = NULL, next_attempt_at = 0 WHERE target = ?', batch.target);
+      sql.exec(
+        'UPDATE outbox_targets SET attempts = 0, failing_since = NULL, next_attempt_at = 0, batch_message = NULL, batch_last = NULL WHERE target = ?',
+        batch.target,
+      );
       return true;
     }
     const failingSince = state.failing_since ?? now;
