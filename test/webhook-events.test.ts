@@ -140,13 +140,15 @@ describe('socket events', () => {
   });
 
   it('reports sockets that a restart dropped as disconnected by a restart', async () => {
+    let droppedAt = 0;
     const { tenant, receiver } = await watched(['socket.disconnected']);
     await connectSocket(tenant, { id: 'survivor' });
     const stub = hubStub(tenant.name);
-    await expect.poll(() => runInDurableObject(stub, (_, state) => state.storage.sql.exec('SELECT id FROM live_sockets').toArray().length)).toBe(1);
-    // A socket the object announced, whose connection the runtime no longer holds: what a restart leaves behind.
+    await expect.poll(() => runInDurableObject(stub, (_, state) => state.storage.sql.exec('SELECT id FROM live_sockets_by_time').toArray().length)).toBe(1);
+    // A socket the object announced (the latest), whose connection the runtime no longer holds: what a restart leaves behind.
+    droppedAt = Date.now() + 60_000;
     await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec("INSERT INTO live_sockets (id, tags, user, connected_at) VALUES ('dropped', '[\"room\"]', NULL, 1000)");
+      state.storage.sql.exec("INSERT INTO live_sockets_by_time (id, tags, user, connected_at) VALUES ('dropped', '[\"room\"]', NULL, ?)", droppedAt);
     });
     await evictDurableObject(stub);
     await api('GET', `${tenant.base}/v1/sockets`, { token: tenant.token });
@@ -155,12 +157,27 @@ describe('socket events', () => {
       id: 'dropped',
       tags: ['room'],
       user: null,
-      connectedAt: new Date(1000).toISOString(),
+      connectedAt: new Date(droppedAt).toISOString(),
       code: 1006,
       reason: 'the service restarted',
       closedBy: 'restart',
     });
-    expect(await runInDurableObject(stub, (_, state) => state.storage.sql.exec('SELECT id FROM live_sockets').toArray())).toEqual([{ id: 'survivor' }]);
+    expect(await runInDurableObject(stub, (_, state) => state.storage.sql.exec('SELECT id FROM live_sockets_by_time').toArray())).toEqual([{ id: 'survivor' }]);
+  });
+
+  it('reports sockets a restart dropped that an earlier version recorded (live sockets by id)', async () => {
+    const { tenant, receiver } = await watched(['socket.disconnected']);
+    const stub = hubStub(tenant.name);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec('CREATE TABLE live_sockets (id TEXT PRIMARY KEY, tags TEXT NOT NULL, user TEXT, connected_at INTEGER NOT NULL)');
+      state.storage.sql.exec("INSERT INTO live_sockets (id, tags, user, connected_at) VALUES ('old-version', '[]', 'ada', 1000)");
+    });
+    await evictDurableObject(stub);
+    await api('GET', `${tenant.base}/v1/sockets`, { token: tenant.token });
+    const events = await receiver.waitFor((e) => e.length === 1);
+    expect(events[0]!.data).toMatchObject({ id: 'old-version', user: 'ada', connectedAt: new Date(1000).toISOString(), closedBy: 'restart' });
+    const tables = await runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name LIKE 'live_sockets%'").toArray());
+    expect(tables).toEqual([{ name: 'live_sockets_by_time' }]);
   });
 });
 

@@ -49,13 +49,25 @@ export class SocketEvents implements SocketListener {
     this.tagCounts = new LocalTagCounts(ctx);
   }
 
-  /** The live-sockets table, created on first use (only an object with a tenant gets there). */
+  /**
+   * The live-sockets table, created on first use (only an object with a tenant gets there). Keyed by connect time, so
+   * a burst of connects appends to its last pages; keyed by socket id (as earlier versions did, in `live_sockets`),
+   * random ids put every connect on another page of the index.
+   */
   private sql(): SqlStorage {
+    const sql = this.ctx.storage.sql;
     if (!this.tablesReady) {
-      this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS live_sockets (id TEXT PRIMARY KEY, tags TEXT NOT NULL, user TEXT, connected_at INTEGER NOT NULL)');
+      sql.exec(`CREATE TABLE IF NOT EXISTS live_sockets_by_time (
+        connected_at INTEGER NOT NULL, id TEXT NOT NULL, tags TEXT NOT NULL, user TEXT, PRIMARY KEY (connected_at, id)) WITHOUT ROWID`);
+      if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'live_sockets'").toArray().length > 0) {
+        this.ctx.storage.transactionSync(() => {
+          sql.exec('INSERT OR IGNORE INTO live_sockets_by_time (connected_at, id, tags, user) SELECT connected_at, id, tags, user FROM live_sockets');
+          sql.exec('DROP TABLE live_sockets');
+        });
+      }
       this.tablesReady = true;
     }
-    return this.ctx.storage.sql;
+    return sql;
   }
 
   get listening(): boolean {
@@ -91,9 +103,9 @@ export class SocketEvents implements SocketListener {
   reconcile(): void {
     if (this.settings() === null) return;
     const sql = this.sql();
-    const newest = sql.exec<{ id: string }>('SELECT id FROM live_sockets ORDER BY rowid DESC LIMIT 1').toArray()[0];
+    const newest = sql.exec<{ id: string }>('SELECT id FROM live_sockets_by_time ORDER BY connected_at DESC LIMIT 1').toArray()[0];
     if (newest === undefined || this.ctx.getWebSockets(socketIdTag(newest.id)).length > 0) return;
-    const rows = sql.exec<{ id: string; tags: string; user: string | null; connected_at: number }>('SELECT * FROM live_sockets').toArray();
+    const rows = sql.exec<{ id: string; tags: string; user: string | null; connected_at: number }>('SELECT * FROM live_sockets_by_time').toArray();
     for (const row of rows) {
       if (this.ctx.getWebSockets(socketIdTag(row.id)).length > 0) continue;
       const socket: SocketSnapshot = { ws: null, id: row.id, tags: JSON.parse(row.tags) as string[], user: row.user, connectedAt: row.connected_at };
@@ -114,7 +126,7 @@ export class SocketEvents implements SocketListener {
   /** After the webhooks changed: forget what no webhook needs any more. */
   settingsChanged(): void {
     const subs = this.subscriptions();
-    if (!tracksLive(subs)) this.sql().exec('DELETE FROM live_sockets');
+    if (!tracksLive(subs)) this.sql().exec('DELETE FROM live_sockets_by_time');
     if (!tracksTags(subs)) {
       this.tagCounts.forget();
       this.occupancy.clear();
@@ -195,10 +207,10 @@ export class SocketEvents implements SocketListener {
     const sql = this.sql();
     insertRows(
       sql,
-      'INSERT OR REPLACE INTO live_sockets (id, tags, user, connected_at)',
+      'INSERT OR IGNORE INTO live_sockets_by_time (id, tags, user, connected_at)',
       arrived.map((socket) => [socket.id, JSON.stringify(socket.tags), socket.user, socket.connectedAt]),
     );
-    if (left !== null) sql.exec('DELETE FROM live_sockets WHERE id = ? AND connected_at = ?', left.id, left.connectedAt);
+    if (left !== null) sql.exec('DELETE FROM live_sockets_by_time WHERE connected_at = ? AND id = ?', left.connectedAt, left.id);
   }
 }
 
