@@ -35,7 +35,7 @@ export class EventPipeline {
   ) {
     this.outbox = new Outbox(ctx.storage, outboxHandlers(store, shards, config));
     this.occupancy = new TagOccupancy(ctx.storage);
-    this.events = new SocketEvents(ctx, () => store.eventSettings(), this.outbox, this.occupancy, later, () => wake(this.lastRunAt + WEBHOOK_RUN_INTERVAL_MS));
+    this.events = new SocketEvents(ctx, () => store.eventSettings(), this.outbox, this.occupancy, later, () => wake(this.nextRunAt()));
     this.webhooks = new Webhooks(store, shards);
   }
 
@@ -88,9 +88,14 @@ export class EventPipeline {
     this.events.reconcile();
   }
 
-  /** Not before WEBHOOK_RUN_INTERVAL_MS after the last delivery run began. */
+  /** Not before the next delivery run may start. */
   private paced(dueAt: number | null): number | null {
-    return dueAt === null ? null : Math.max(dueAt, this.lastRunAt + WEBHOOK_RUN_INTERVAL_MS);
+    return dueAt === null ? null : Math.max(dueAt, this.nextRunAt());
+  }
+
+  /** WEBHOOK_RUN_INTERVAL_MS after the last delivery run began. */
+  private nextRunAt(): number {
+    return this.lastRunAt + WEBHOOK_RUN_INTERVAL_MS;
   }
 
   /** The object's storage is being erased: forget what memory holds; tables come back only with a tenant. */

@@ -20,12 +20,6 @@ export interface V2Socket {
 }
 
 /**
- * Delivery and backpressure for mws.v2 sockets. Each socket may have V2_WINDOW_BYTES sent and not acknowledged;
- * past that it is paused (nothing more is sent; its messages stay in history) and, once it acknowledges half the
- * window, served again from history in order. A resume is the same catch-up, from the client's position. Everything
- * here is synchronous, so no push can slip between a catch-up and live delivery.
- */
-/**
  * A socket's mws.v2 state lives on the socket object under a symbol, as Backlogs' tally does (a WeakMap keyed by the
  * runtime's WebSocket objects is slow on workerd, see backlogs.ts), and is read on every send while mws.v2 sockets are
  * here. Absent: not looked at in this life of the object; null: a raw socket.
@@ -33,6 +27,12 @@ export interface V2Socket {
 const V2_STATE = Symbol('mws.v2 state');
 type WithState = WebSocket & { [V2_STATE]?: V2Socket | null };
 
+/**
+ * Delivery and backpressure for mws.v2 sockets. Each socket may have V2_WINDOW_BYTES sent and not acknowledged;
+ * past that it is paused (nothing more is sent; its messages stay in history) and, once it acknowledges half the
+ * window, served again from history in order. A resume is the same catch-up, from the client's position. Everything
+ * here is synchronous, so no push can slip between a catch-up and live delivery.
+ */
 export class FlowControl {
   /** A scan found no mws.v2 socket here and none was accepted since. */
   private absent = false;

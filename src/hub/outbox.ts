@@ -194,7 +194,8 @@ export class Outbox {
       attempt: state.attempts + 1,
       events: rows.filter(inBatch).map((r) => ({ seq: r.seq, json: r.event })),
     });
-    if (state.batch_message !== null && state.batch_last !== null) return resend(state.batch_message, (r) => r.seq <= (state.batch_last as number));
+    const { batch_message: inFlight, batch_last: inFlightLast } = state;
+    if (inFlight !== null && inFlightLast !== null) return resend(inFlight, (r) => r.seq <= inFlightLast);
     if (head.message !== null) return resend(head.message, (r) => r.message === head.message);
     if (head.seq > last) return null;
     const fresh = rows.filter((r) => r.seq <= last);

@@ -101,7 +101,8 @@ export class SocketEvents implements SocketListener {
    * the newest row first, since a restart drops every socket of the object at once.
    */
   reconcile(): void {
-    if (this.settings() === null) return;
+    // Runs at every wake-up: nothing to read unless departures are tracked (settingsChanged empties the table when not).
+    if (!tracksLive(this.subscriptions())) return;
     const sql = this.sql();
     const newest = sql.exec<{ id: string }>('SELECT id FROM live_sockets_by_time ORDER BY connected_at DESC LIMIT 1').toArray()[0];
     if (newest === undefined || this.ctx.getWebSockets(socketIdTag(newest.id)).length > 0) return;
