@@ -14,7 +14,8 @@
  * `mws-history` is MWS with history recording every push (`history.mode: "always"`) to raw sockets; `mws-v2` has
  * mws.v2 sockets (envelopes, acks by quarter window as the SDK does) and also runs the mass-resume case: every socket
  * drops, 1,000 messages are pushed, every socket reconnects with its resume position at once.
- * After the rounds, one more case per server: clients that stop reading (bench/slow-clients-case.mjs).
+ * After the rounds, one more case per server: clients that stop reading (bench/slow-clients-case.mjs); then the
+ * connect-rate cycles (CONNECT_SAMPLES_PER_CYCLE).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,11 +47,16 @@ const TAG = 't10';
 const PING_EVERY_BYTES = 256 * 1024;
 const COLD_SOCKETS = 1000;
 /**
- * Connect-rate measurements per round and server (the table shows their median). One takes a third of a second; on a
- * shared 2-core VM a single stall of the server's thread (100 ms or more, seen in CPU profiles in any function) moves
- * it by a third, so one per round made the median swing by ±30% between identical runs.
+ * Connect-rate measurements come after the delivery cases, in cycles: per cycle and server, CONNECT_ABSORBING
+ * unmeasured connects of SOCKETS more sockets, then CONNECT_SAMPLES_PER_CYCLE measured ones on top of them, then all of
+ * them closed. The runtime tears a closed socket down at its next major garbage collection, not at the close (perf on
+ * workerd: GC, C++ exception unwinding in the WebSocket pipes, destructors), and that work, 150-600 ms of the server's
+ * thread per 1,000 closed sockets, landed in whichever connect measurement came next while closes and measurements
+ * alternated: one server's measurements in one run ranged 1,600-4,300/s. One unmeasured connect did not always set
+ * off that collection; two did.
  */
-const CONNECT_SAMPLES_PER_ROUND = 3;
+const CONNECT_ABSORBING = 2;
+const CONNECT_SAMPLES_PER_CYCLE = 2;
 const TENANT = 'bench';
 
 // ---------------------------------------------------------------- options
@@ -700,13 +706,16 @@ async function coldConnects(spec) {
   }
 }
 
-/** Reserves and connects SOCKETS sockets; measures connect rate and the memory and files each socket costs. */
-async function connectTarget(target) {
+/**
+ * Reserves and connects SOCKETS sockets (indexes from `first` on) into `target.sockets`; measures connect rate and the
+ * memory and files each socket costs.
+ */
+async function connectTarget(target, first = 0) {
   await untilQuiet(10_000);
   const idle = serverStats(target.child.pid);
   const reserveStart = performance.now();
   const progressReserve = startProgress(`${target.name}: reserve`, () => '');
-  const uris = await pool(SOCKETS, 16, (i) => target.api.reserve(socketId(i), hasTag(i) ? [TAG] : []));
+  const uris = await pool(SOCKETS, 16, (i) => target.api.reserve(socketId(first + i), hasTag(first + i) ? [TAG] : []));
   progressReserve.stop();
   const reserveSeconds = (performance.now() - reserveStart) / 1000;
   const reserved = serverStats(target.child.pid);
@@ -715,7 +724,8 @@ async function connectTarget(target) {
   const progressConnect = startProgress(`${target.name}: connect`, () => `${open}/${SOCKETS} open`);
   const connectStart = performance.now();
   const clientBefore = process.cpuUsage();
-  target.sockets = await pool(SOCKETS, 64, (i) => openSocket(target.name, i, uris[i], target.v2), (n) => (open = n));
+  const sockets = await pool(SOCKETS, 64, (i) => openSocket(target.name, first + i, uris[i], target.v2), (n) => (open = n));
+  target.sockets.push(...sockets);
   const connectSeconds = (performance.now() - connectStart) / 1000;
   const clientCpu = process.cpuUsage(clientBefore);
   progressConnect.stop();
@@ -742,6 +752,22 @@ async function connectTarget(target) {
   };
   log(`   ${target.name}: ${SOCKETS} sockets connected, ${perSocket.connectPerSecond} connects/s, ${perSocket.connectCpuUsPerSocket} µs server CPU each`);
   return perSocket;
+}
+
+/** One cycle of connect measurements on a target (see CONNECT_SAMPLES_PER_CYCLE); returns the measured ones. */
+async function connectSamples(target, cycle) {
+  await closeAll(target.sockets);
+  target.sockets = [];
+  const perCycle = CONNECT_ABSORBING + CONNECT_SAMPLES_PER_CYCLE;
+  // Indexes apart from those of the delivery cases, warm-up and cold start (ids and tags follow the same rules).
+  const first = (k) => SOCKETS + 100 + COLD_SOCKETS + SOCKETS * (perCycle * cycle + k);
+  log(`   ${target.name}: ${CONNECT_ABSORBING} × ${SOCKETS} connects to absorb the teardown of closed sockets (not measured)`);
+  for (let k = 0; k < CONNECT_ABSORBING; k++) await connectTarget(target, first(k));
+  const samples = [];
+  for (let k = CONNECT_ABSORBING; k < perCycle; k++) samples.push(await connectTarget(target, first(k)));
+  await closeAll(target.sockets);
+  target.sockets = [];
+  return samples;
 }
 
 /**
@@ -778,7 +804,7 @@ function aggregateConnects(rounds) {
     connectCpuUsPerSocket: median((r) => r.connectCpuUsPerSocket),
     connectServerCpuUtilization: median((r) => r.connectServerCpuUtilization),
     connectClientCpuUsPerSocket: median((r) => r.connectClientCpuUsPerSocket),
-    // Later rounds reconnect a server that has already had sockets, so only their rates and CPU are comparable.
+    // Later measurements connect to a server that has already had sockets, so only their rates and CPU are comparable.
     connectRounds: rounds.map((r) => ({
       connectPerSecond: r.connectPerSecond,
       reservePerSecond: r.reservePerSecond,
@@ -999,16 +1025,6 @@ async function main() {
     const rounds = new Map();
     for (let round = 0; round < ROUNDS; round++) {
       log(`\n== round ${round + 1}/${ROUNDS}`);
-      // Connect rate is short (a fraction of a second per measurement) and noisy, so every round reconnects all
-      // sockets CONNECT_SAMPLES_PER_ROUND times (servers interleaved, rotating order) and measures each time.
-      for (let sample = round === 0 ? 1 : 0; sample < CONNECT_SAMPLES_PER_ROUND; sample++) {
-        for (let k = 0; k < targets.length; k++) {
-          const i = (k + round + sample) % targets.length;
-          await closeAll(targets[i].sockets);
-          await sleep(1000);
-          connects[i].push(await connectTarget(targets[i]));
-        }
-      }
       for (const c of CASES) {
         for (let k = 0; k < targets.length; k++) {
           const target = targets[(k + round) % targets.length];
@@ -1023,10 +1039,6 @@ async function main() {
         }
       }
     }
-    const results = targets.map((t, i) => ({
-      perSocket: { ...aggregateConnects(connects[i]), coldConnectPerSecond: t.coldConnectPerSecond },
-      cases: CASES.map((c) => aggregate(rounds.get(`${c.name}\u0000${t.name}`))),
-    }));
     const massResume = [];
     for (const target of targets.filter((t) => t.v2)) massResume.push(await runMassResume(target));
     log('\n== clients that stop reading');
@@ -1040,6 +1052,18 @@ async function main() {
       );
       slow.push(result);
     }
+    // After everything else: see CONNECT_SAMPLES_PER_CYCLE. Cycles interleave the servers (rotating who goes first).
+    log('\n== connect rate');
+    for (let cycle = 0; cycle < ROUNDS; cycle++) {
+      for (let k = 0; k < targets.length; k++) {
+        const i = (k + cycle) % targets.length;
+        connects[i].push(...(await connectSamples(targets[i], cycle)));
+      }
+    }
+    const results = targets.map((t, i) => ({
+      perSocket: { ...aggregateConnects(connects[i]), coldConnectPerSecond: t.coldConnectPerSecond },
+      cases: CASES.map((c) => aggregate(rounds.get(`${c.name}\u0000${t.name}`))),
+    }));
     finish(startedAt, m, results, massResume, slow);
   } finally {
     shuttingDown = true;
