@@ -845,11 +845,19 @@ function aggregate(rounds) {
   };
 }
 
+/** Closes with a close handshake, as a client that leaves does (sockets that do not answer in 2 s are cut). */
 async function closeAll(sockets) {
-  for (const ws of sockets) {
-    closedByUs.add(ws);
-    ws.terminate();
-  }
+  await Promise.all(
+    sockets.map((ws) => {
+      closedByUs.add(ws);
+      if (ws.readyState === WebSocket.CLOSED) return undefined;
+      return new Promise((resolve) => {
+        const cut = setTimeout(() => ws.terminate(), 2000);
+        ws.once('close', () => (clearTimeout(cut), resolve()));
+        if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      });
+    }),
+  );
   await sleep(100);
 }
 
