@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fitCloseReason } from '../src/core/close-codes';
 import { readConfig } from '../src/core/config';
 import { backlogAfter, sheddingOrder } from '../src/core/backlog';
+import { Backlogs } from '../src/hub/backlogs';
 import { isStale, nextSweepAt } from '../src/core/keepalive';
 import { socketIdProblem, tagProblem, utf8Length } from '../src/core/fields';
 import { MAX_HIBERNATION_TAG_BYTES, MAX_ID_LENGTH, MAX_TAG_BYTES } from '../src/core/limits';
@@ -256,6 +257,53 @@ describe('backlog rules', () => {
     ['never closes a backlog at or below the floor', [3, 9, 2, 2], 16, 4, 3, [1]],
   ])('shedding %s', (_, backlogs, total, budget, floor, expected) => {
     expect(sheddingOrder(backlogs, total, budget, floor)).toEqual(expected);
+  });
+});
+
+describe('the backlog budget of an object', () => {
+  /** Sockets as the object sees them: open or closing, and when the runtime last answered their `ping`. */
+  function objectWith(count: number) {
+    const sockets = Array.from({ length: count }, () => ({ readyState: WebSocket.OPEN, pingAt: null as Date | null }));
+    const closed = new Set<number>();
+    const reasons = new Map<number, string>();
+    const ctx = {
+      getWebSockets: () => sockets,
+      getWebSocketAutoResponseTimestamp: (ws: (typeof sockets)[number]) => ws.pingAt,
+    } as unknown as DurableObjectState;
+    const backlogs = new Backlogs(ctx, (ws, reason) => {
+      const i = sockets.indexOf(ws as unknown as (typeof sockets)[number]);
+      closed.add(i);
+      reasons.set(i, reason);
+      (sockets[i] as (typeof sockets)[number]).readyState = WebSocket.CLOSING;
+    });
+    const push = (bytes: number, now: number) => {
+      for (const ws of sockets) if (ws.readyState === WebSocket.OPEN) backlogs.admit(ws as unknown as WebSocket, bytes, now);
+    };
+    return { sockets, closed, reasons, push };
+  }
+
+  it('never closes a client that pings as it reads 512 KiB messages, now and then a push behind, while closed stuck clients hold more than the budget', () => {
+    // 10 clients never read (their pings stop); 10 read and ping after each message, but now and then the next push
+    // comes before their ping. The stuck ones are closed at 2 MiB each and keep counting: 20 MiB, over 16 MiB.
+    const { sockets, closed, push } = objectWith(20);
+    const message = 512 * 1024 + 4;
+    for (let i = 0, now = 1_000_000; i < 100; i++, now += 100) {
+      for (const ws of sockets.slice(10)) if (i % 3 !== 0) ws.pingAt = new Date(now - 50);
+      push(message, now);
+    }
+    expect([...closed].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('closes a client that stopped pinging over a second ago for the object budget, before its own 2 MiB', () => {
+    const { sockets, closed, reasons, push } = objectWith(20);
+    const message = 150 * 1024;
+    for (let i = 0, now = 1_000_000; i < 70; i++, now += 100) {
+      // The last socket reads and pings for 40 pushes (the stuck ones are closed by then), then stops.
+      for (const [k, ws] of sockets.slice(10).entries()) if (i % 3 !== 0 && (k < 9 || i < 40)) ws.pingAt = new Date(now - 50);
+      push(message, now);
+    }
+    expect([...closed].filter((i) => i >= 10)).toEqual([19]);
+    expect(reasons.get(19)).toContain("this object's clients");
   });
 });
 

@@ -66,6 +66,8 @@ export const OBJECT_BACKLOG_BYTES = 16 * MiB;
 export const ASSUMED_DRAIN_BYTES_PER_SECOND = MiB / 2;
 /** The object budget never closes a socket whose backlog is below this. */
 export const SHED_FLOOR_BYTES = MiB / 2;
+/** The object budget never closes a socket whose client pinged within this long: it is reading. */
+export const RECENT_PING_MS = 1000;
 /** A socket the server closed and whose client has not answered after this long is reported by the sweep. */
 export const CLOSING_GRACE_MS = 30_000;
 

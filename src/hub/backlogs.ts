@@ -1,5 +1,5 @@
 import { backlogAfter, sheddingOrder } from '../core/backlog';
-import { ASSUMED_DRAIN_BYTES_PER_SECOND, OBJECT_BACKLOG_BYTES, SHED_FLOOR_BYTES, SOCKET_BACKLOG_BYTES } from '../core/limits';
+import { ASSUMED_DRAIN_BYTES_PER_SECOND, OBJECT_BACKLOG_BYTES, RECENT_PING_MS, SHED_FLOOR_BYTES, SOCKET_BACKLOG_BYTES } from '../core/limits';
 
 const DRAIN_PER_MS = ASSUMED_DRAIN_BYTES_PER_SECOND / 1000;
 const MiB = 1024 * 1024;
@@ -104,7 +104,9 @@ export class Backlogs {
 
   /**
    * Recounts every socket's backlog (drained to `now`, cleared by newer pings) and, while the total is over
-   * the object's budget, closes the open sockets with the largest backlog above SHED_FLOOR_BYTES.
+   * the object's budget, closes the open sockets with the largest backlog above SHED_FLOOR_BYTES, except those whose
+   * client pinged within RECENT_PING_MS: what they hold is on its way to a client that reads (the budget may be
+   * passed by closed stuck clients alone, which closing more sockets cannot help).
    */
   rebalance(now: number): void {
     this.rebalancedAt = now;
@@ -122,7 +124,7 @@ export class Backlogs {
       tally.at = now;
       if (tally.bytes > SHED_FLOOR_BYTES / 8) this.clearedByPing(ws, tally, 0);
       open.push(ws);
-      backlogs.push(tally.bytes);
+      backlogs.push(tally.pingAt > now - RECENT_PING_MS ? 0 : tally.bytes);
       total += tally.bytes;
     }
     this.total = total;
