@@ -1,8 +1,8 @@
 import { socketIdTag } from '../core/receivers';
 import { webhookEvent, type ClosedBy, type SocketEventData, type WebhookEvent } from '../core/webhook-events';
-import { subscriptionsOf, type Subscriptions, type WebhookRecord } from '../core/webhook-record';
-import type { ClientMessages } from '../core/validation';
+import { subscriptionsOf, type Subscriptions } from '../core/webhook-record';
 import type { Outbox } from './outbox';
+import type { EventSettings } from './placement';
 import { LocalTagCounts, type TagChange, type TagOccupancy } from './presence';
 import type { SocketListener, SocketSnapshot } from './sockets';
 import { insertRows } from './sql-batches';
@@ -10,13 +10,6 @@ import type { WriteBehind } from './write-behind';
 
 /** The outbox target through which shard k > 0 reports its tag changes to shard 0. */
 export const TAG_REPORTS_TARGET = '#tag-reports';
-
-/** What this object knows of its tenant's webhooks. */
-export interface EventSettings {
-  shard: number;
-  webhooks: readonly WebhookRecord[];
-  clientMessages: ClientMessages;
-}
 
 type Pending =
   | { kind: 'event'; event: WebhookEvent }
