@@ -1,10 +1,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CLIENT_MESSAGE_BYTES, MAX_WEBHOOK_BATCH_BYTES } from '../src/core/limits';
 import { api, connectSocket, newTenant, type TestTenant } from './helpers';
 import { about, createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A promise the test resolves when it wants the receiver to answer. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open = (): void => undefined;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
 
 async function upstreamTenant(): Promise<{ tenant: TestTenant; receiver: TestReceiver }> {
   const tenant = await newTenant();
@@ -74,6 +82,27 @@ describe('client messages upstream', () => {
     await sleep(100);
     expect(receiverA.uniqueEvents().map((e) => (e.data as { data: string }).data)).toEqual(['for a']);
     expect(receiverB.uniqueEvents().map((e) => (e.data as { data: string }).data)).toEqual(['for b']);
+  });
+
+  it(`keeps every POST within ${MAX_WEBHOOK_BATCH_BYTES / 1024} KiB, counting UTF-8 bytes, when large messages queue up`, async () => {
+    const { tenant, receiver } = await upstreamTenant();
+    const held = gate();
+    receiver.answer = (post) => (post === receiver.posts[0] ? held.wait.then(() => new Response('ok')) : new Response('ok'));
+    const first = await connectSocket(tenant, { id: 'opener' });
+    first.ws.send('open');
+    await expect.poll(() => receiver.posts.length).toBe(1);
+    // 4,096 two-byte characters: 8,192 bytes, the largest frame a client may send; counted in characters, twice as
+    // many would fit in one POST.
+    const text = 'é'.repeat(MAX_CLIENT_MESSAGE_BYTES / 2);
+    const talkers = await Promise.all(Array.from({ length: 40 }, (_, i) => connectSocket(tenant, { id: `talker${i}` })));
+    for (const socket of talkers) socket.ws.send(text);
+    const hookId = (await api('GET', `${tenant.base}/v1/webhooks`, { token: tenant.token })).body.results[0].id as string;
+    await expect.poll(async () => (await api('GET', `${tenant.base}/v1/webhooks/${hookId}/deliveries`, { token: tenant.token })).body.backlog).toBe(41);
+    held.open();
+    await receiver.waitFor((events) => events.length === 41);
+    const later = receiver.posts.slice(1);
+    expect(later.length).toBeGreaterThan(1);
+    for (const post of later) expect(new TextEncoder().encode(post.body).length).toBeLessThanOrEqual(MAX_WEBHOOK_BATCH_BYTES);
   });
 
   it('refuses an unknown clientMessages mode with a 422', async () => {

@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WEBHOOK_RETRY_DELAYS_MS, WEBHOOK_RUN_INTERVAL_MS } from '../src/core/limits';
+import { MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_RETRY_DELAYS_MS, WEBHOOK_RUN_INTERVAL_MS } from '../src/core/limits';
 import { api, connectSocket, hubStub, newTenant, push, type TestTenant } from './helpers';
 import { createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
 
@@ -30,7 +30,7 @@ function gate(): { wait: Promise<void>; open: () => void } {
 }
 
 describe('webhook delivery', () => {
-  it('batches the events that queued up while a POST was in flight, at most 100 to a POST', async () => {
+  it(`batches the events that queued up while a POST was in flight, at most ${MAX_WEBHOOK_BATCH_EVENTS} to a POST`, async () => {
     const tenant = await newTenant();
     const receiver = new TestReceiver();
     const { id } = await createWebhook(tenant, receiver, ['socket.connected']);
@@ -38,12 +38,14 @@ describe('webhook delivery', () => {
     receiver.answer = (post) => (post === receiver.posts[0] ? held.wait.then(() => new Response('ok')) : new Response('ok'));
     await connectSocket(tenant, { id: 'first' });
     await expect.poll(() => receiver.posts.length).toBe(1);
-    for (let i = 0; i < 120; i++) await connectSocket(tenant, { id: `s${i}` });
-    await expect.poll(async () => (await api('GET', `${tenant.base}/v1/webhooks/${id}/deliveries`, { token: tenant.token })).body.backlog).toBe(121);
+    const queued = MAX_WEBHOOK_BATCH_EVENTS + 20;
+    await Promise.all(Array.from({ length: queued }, (_, i) => connectSocket(tenant, { id: `s${i}` })));
+    await expect.poll(async () => (await api('GET', `${tenant.base}/v1/webhooks/${id}/deliveries`, { token: tenant.token })).body.backlog).toBe(queued + 1);
     held.open();
-    await receiver.waitFor((events) => events.length === 121);
-    expect(receiver.posts.map((p) => p.payload.events.length)).toEqual([1, 100, 20]);
-    expect(receiver.posts[1]!.payload.events.map((e) => (e.data as { id: string }).id)).toEqual(Array.from({ length: 100 }, (_, i) => `s${i}`));
+    await receiver.waitFor((events) => events.length === queued + 1);
+    expect(receiver.posts.map((p) => p.payload.events.length)).toEqual([1, MAX_WEBHOOK_BATCH_EVENTS, 20]);
+    const ids = receiver.posts.slice(1).flatMap((p) => p.payload.events.map((e) => (e.data as { id: string }).id));
+    expect(new Set(ids)).toEqual(new Set(Array.from({ length: queued }, (_, i) => `s${i}`)));
   });
 
   it('sends a burst of connects in a few POSTs, delivery runs starting at least 100 ms apart', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WEBHOOK_DISABLE_AFTER_MS, WEBHOOK_RETRY_DELAYS_MS } from '../src/core/limits';
+import { MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_DISABLE_AFTER_MS, WEBHOOK_RETRY_DELAYS_MS } from '../src/core/limits';
 import { batchSize, disableAt, judgeStatus, retryDelayMs } from '../src/core/webhook-delivery';
 import { payloadBody } from '../src/core/webhook-events';
 import { newWebhookSecret, signingSecrets, subscriptionsOf, type WebhookRecord } from '../src/core/webhook-record';
@@ -41,8 +41,8 @@ describe('batches', () => {
     expect(batchSize(sizes, 2, 100)).toBe(Math.min(expected, 2));
   });
 
-  it('takes at most 100 events by default', () => {
-    expect(batchSize(Array.from({ length: 250 }, () => 100))).toBe(100);
+  it(`takes at most ${MAX_WEBHOOK_BATCH_EVENTS} events by default`, () => {
+    expect(batchSize(Array.from({ length: MAX_WEBHOOK_BATCH_EVENTS + 250 }, () => 100))).toBe(MAX_WEBHOOK_BATCH_EVENTS);
   });
 
   it('builds the same body from the same events, every time', () => {

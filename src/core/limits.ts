@@ -154,7 +154,7 @@ export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** The most of a receiver's answer kept with a delivery, in characters. */
 export const WEBHOOK_RESPONSE_EXCERPT_CHARS = 256;
 /** Events in one POST: a delivery run sends what queued up since the run before. */
-export const MAX_WEBHOOK_BATCH_EVENTS = 100;
+export const MAX_WEBHOOK_BATCH_EVENTS = 500;
 export const MAX_WEBHOOK_BATCH_BYTES = 256 * 1024;
 /**
  * Delivery runs of one object start at least this far apart: an idle object delivers a new event at once, a busy one

@@ -1,7 +1,6 @@
 import type { Delivery } from '../../sdk/src/protocol';
 import { batchSize, disableAt, retryDelayMs, type Attempt } from '../core/webhook-delivery';
 import { MAX_WEBHOOK_BACKLOG_EVENTS, MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_BATCHES_PER_RUN, WEBHOOK_DELIVERIES_KEPT } from '../core/limits';
-import { utf8Length } from '../core/fields';
 import { randomHexId } from '../core/tokens';
 import { insertRows } from './sql-batches';
 
@@ -180,29 +179,41 @@ export class Outbox {
         target,
       )
       .toArray()[0];
+    // Sizes first, events only for the rows the batch takes: a batch is bounded in bytes, not the rows looked at.
     const rows = sql
-      .exec<{ seq: number; event: string; message: string | null }>('SELECT seq, event, message FROM outbox WHERE target = ? ORDER BY seq LIMIT ?', target, MAX_WEBHOOK_BATCH_EVENTS)
+      .exec<{ seq: number; bytes: number; message: string | null }>(
+        'SELECT seq, length(CAST(event AS BLOB)) AS bytes, message FROM outbox WHERE target = ? ORDER BY seq LIMIT ?',
+        target,
+        MAX_WEBHOOK_BATCH_EVENTS,
+      )
       .toArray();
     if (state === undefined || rows.length === 0) {
       sql.exec('DELETE FROM outbox_targets WHERE target = ?', target);
       return null;
     }
     const head = rows[0] as (typeof rows)[number];
-    const resend = (messageId: string, inBatch: (row: (typeof rows)[number]) => boolean): Batch => ({
-      target,
-      messageId,
-      attempt: state.attempts + 1,
-      events: rows.filter(inBatch).map((r) => ({ seq: r.seq, json: r.event })),
-    });
     const { batch_message: inFlight, batch_last: inFlightLast } = state;
-    if (inFlight !== null && inFlightLast !== null) return resend(inFlight, (r) => r.seq <= inFlightLast);
-    if (head.message !== null) return resend(head.message, (r) => r.message === head.message);
+    if (inFlight !== null && inFlightLast !== null) return this.batchOf(target, inFlight, state.attempts + 1, rows.filter((r) => r.seq <= inFlightLast));
+    if (head.message !== null) return this.batchOf(target, head.message, state.attempts + 1, rows.filter((r) => r.message === head.message));
     if (head.seq > last) return null;
     const fresh = rows.filter((r) => r.seq <= last);
-    const take = fresh.slice(0, batchSize(fresh.map((r) => utf8Length(r.event))));
+    const take = fresh.slice(0, batchSize(fresh.map((r) => r.bytes)));
     const messageId = randomHexId('msg_', 12);
     sql.exec('UPDATE outbox_targets SET batch_message = ?, batch_last = ? WHERE target = ?', messageId, take[take.length - 1]?.seq, target);
-    return { target, messageId, attempt: 1, events: take.map((r) => ({ seq: r.seq, json: r.event })) };
+    return this.batchOf(target, messageId, 1, take);
+  }
+
+  /** A batch of the given rows (in seq order), with their events read. */
+  private batchOf(target: string, messageId: string, attempt: number, members: readonly { seq: number }[]): Batch {
+    const first = members[0]?.seq ?? 0;
+    const last = members[members.length - 1]?.seq ?? -1;
+    const wanted = new Set(members.map((r) => r.seq));
+    const events = this.sql()
+      .exec<{ seq: number; event: string }>('SELECT seq, event FROM outbox WHERE target = ? AND seq BETWEEN ? AND ? ORDER BY seq', target, first, last)
+      .toArray()
+      .filter((r) => wanted.has(r.seq))
+      .map((r) => ({ seq: r.seq, json: r.event }));
+    return { target, messageId, attempt, events };
   }
 
   /** Records an attempt; on success removes the batch, on failure schedules the retry. Returns whether it succeeded. */
