@@ -3,7 +3,7 @@
  * `npm run bench`: builds MWS, serves it on workerd (scripts/serve.mjs), and in the same run serves the floor
  * (bench/floor, a bare send-loop Durable Object on workerd) and a Node `ws` reference server. Drives each with the
  * same load from this one process, checks that every socket got every message exactly once, prints a table and
- * writes bench/results/latest.json. Loopback only; bounded (about 11 minutes with the defaults).
+ * writes bench/results/latest.json. Loopback only; bounded (about 14 minutes with the defaults).
  *
  *   npm run bench                      1,000 sockets, every case
  *   npm run bench -- --quick           fewer pushes per case (about a quarter)
