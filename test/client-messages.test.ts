@@ -1,18 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CLIENT_MESSAGE_BYTES, MAX_WEBHOOK_BATCH_BYTES } from '../src/core/limits';
 import { api, connectSocket, newTenant, type TestTenant } from './helpers';
-import { about, createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
+import { about, createWebhook, gate, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A promise the test resolves when it wants the receiver to answer. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open = (): void => undefined;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 async function upstreamTenant(): Promise<{ tenant: TestTenant; receiver: TestReceiver }> {
   const tenant = await newTenant();

@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_WEBHOOK_BATCH_EVENTS, WEBHOOK_RETRY_DELAYS_MS, WEBHOOK_RUN_INTERVAL_MS } from '../src/core/limits';
 import { api, connectSocket, hubStub, newTenant, push, type TestTenant } from './helpers';
-import { createWebhook, installReceivers, TestReceiver } from './webhook-receiver';
+import { createWebhook, gate, installReceivers, TestReceiver } from './webhook-receiver';
 
 beforeAll(() => installReceivers());
 
@@ -21,13 +21,6 @@ const timeTravel = (tenant: TestTenant, id: string, failingSince?: number) =>
     state.storage.sql.exec('UPDATE outbox_targets SET next_attempt_at = 0 WHERE target = ?', id);
     if (failingSince !== undefined) state.storage.sql.exec('UPDATE outbox_targets SET failing_since = ? WHERE target = ?', failingSince, id);
   });
-
-/** A promise the test resolves when it wants the receiver to answer. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open = (): void => undefined;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 describe('webhook delivery', () => {
   it(`batches the events that queued up while a POST was in flight, at most ${MAX_WEBHOOK_BATCH_EVENTS} to a POST`, async () => {

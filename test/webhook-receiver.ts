@@ -90,3 +90,10 @@ export async function createWebhook(tenant: TestTenant, receiver: TestReceiver, 
 /** Events of one type about one socket id (or tag). */
 export const about = (events: WebhookEvent[], type: WebhookEvent['type'], key: string): WebhookEvent[] =>
   events.filter((e) => e.type === type && ('id' in e.data ? e.data.id === key : e.data.tag === key));
+
+/** A promise the test resolves when it wants the receiver to answer. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open = (): void => undefined;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
