@@ -83,9 +83,7 @@ const ONLY = new Set(flags.only.split(','));
 /**
  * The cases, run in this order against every server. `pushes` scale with --quick; throughput cases keep
  * `concurrency` pushes in flight, the paced case sends `rate` pushes per second and measures latency at low load.
- */
-/**
- * Pushes per case: about 3 s or more of the floor's time each at 1,000 sockets. Cases of half a second or one (as
+ * A throughput case takes about 3 s or more of the floor's time at 1,000 sockets: cases of half a second or one (as
  * tag 16 KB and tag 100 B were, with 120 and 600 pushes) swung up to 2.4 × between rounds of the same server.
  */
 const CASES = [
@@ -822,12 +820,15 @@ async function untilQuiet(maxMs) {
   } while (performance.now() < deadline);
 }
 
+/** The middle value (the upper one of an even count) of the finite numbers among `values`, or null. */
+function upperMedian(values) {
+  const sorted = values.filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  return sorted.length === 0 ? null : sorted[sorted.length >> 1];
+}
+
 /** Memory and files from the first connect (from idle); rates and CPU are the median of every measurement. */
 function aggregateConnects(rounds) {
-  const median = (pick) => {
-    const values = rounds.map(pick).filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
-    return values.length === 0 ? null : values[values.length >> 1];
-  };
+  const median = (pick) => upperMedian(rounds.map(pick));
   return {
     ...rounds[0],
     connectPerSecond: median((r) => r.connectPerSecond),
@@ -1012,10 +1013,6 @@ function checkTargets(results, slow) {
  * medians is kept beside it.
  */
 function withAndWithout(hookedSamples, unhookedSamples) {
-  const median = (values) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted.length === 0 ? null : sorted[sorted.length >> 1];
-  };
   const hooked = hookedSamples.map((r) => r.connectPerSecond);
   const unhooked = unhookedSamples.map((r) => r.connectPerSecond);
   const sum = (values) => values.reduce((a, b) => a + b, 0);
@@ -1024,11 +1021,11 @@ function withAndWithout(hookedSamples, unhookedSamples) {
     perCycle.push(ratio(sum(hooked.slice(i, i + CONNECT_SAMPLES_PER_CYCLE)), sum(unhooked.slice(i, i + CONNECT_SAMPLES_PER_CYCLE))));
   }
   return {
-    ratio: median(perCycle),
+    ratio: upperMedian(perCycle),
     perCycleRatios: perCycle,
-    hookedPerSecond: median(hooked),
-    unhookedPerSecond: median(unhooked),
-    ratioOfMedians: ratio(median(hooked), median(unhooked)),
+    hookedPerSecond: upperMedian(hooked),
+    unhookedPerSecond: upperMedian(unhooked),
+    ratioOfMedians: ratio(upperMedian(hooked), upperMedian(unhooked)),
     hookedSamples: hooked,
     unhookedSamples: unhooked,
   };
